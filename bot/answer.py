@@ -1,0 +1,268 @@
+"""Compose an extractive answer from retrieved passages, or abstain.
+
+No language model: the answer is made of verbatim sentences of the best passages, each marked [n],
+grouped by the contract or law they come from (current before superseded), and led by the sentence
+that best answers the question. When the documents cover the topic but not what was asked (a year,
+a name, a number they don't contain), the answer says so first. Off-topic questions abstain with no
+sources.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from .chunking import split_sentences
+from .models import Answer, Citation
+from .query import QueryInfo, stem
+from .retrieve import Candidate
+
+# Thresholds (cosine of all-MiniLM-L6-v2, normalised vectors). Chosen from the trade-off curve in
+# benchmarks/README.md (`python -m bot eval --qa ... --sweep`).
+ABSTAIN_DENSE = 0.30  # below this best cosine, and with weak keyword support, nothing is on topic
+SUPPORT_DENSE = 0.50  # at or above this best cosine the topic is covered
+MIN_COVERAGE = 0.34  # IDF-weighted share of the question's terms found in the best passages
+MAX_SENTENCES = 4
+MAX_PER_PASSAGE = 2
+MAX_PASSAGES = 4
+MAX_QUOTE = 300
+
+_NOT_FOUND = re.compile(
+    r"\b(?:was|were|is|are|has|have)\s+not\s+(?:been\s+)?(?:found|confirmed|verified|reported|known|published|"
+    r"disclosed|available)\b|\bnot\s+found\b|\bno\b[^.]{0,80}\b(?:was|were)\s+found\b|\bunknown\b|"
+    r"\bcould not (?:be )?(?:found|confirmed|verified|read)\b|\bcannot say\b|\bhas no text\b",
+    re.I,
+)
+
+_WORD = re.compile(r"[a-z0-9$%]+")
+
+COVERED_TOPICS = (
+    "I cover the AI provisions of the WGA, SAG-AFTRA (TV/theatrical, video games, commercials, animation, "
+    "sound recordings), DGA, IATSE and Animation Guild agreements, the laws on digital replicas "
+    "(California AB 2602 and AB 1836, New York, Tennessee's ELVIS Act, the federal NO FAKES bill), and news "
+    "from the 2023 strikes. Try asking, for example, \"Do they need my consent to make a digital replica of me?\""
+)
+
+
+@dataclass
+class _Sent:
+    cand_index: int
+    start: int
+    end: int
+    text: str
+    score: float
+    lex: float = 0.0
+
+
+def _stems(text: str) -> set[str]:
+    return {stem(w) for w in _WORD.findall(text.lower())}
+
+
+def doc_label(row) -> str:
+    """Name the contract/law and year a statement comes from, with its status."""
+    title = row["title"]
+    year = row["year"]
+    label = f"**{title}**"
+    if year and str(year) not in title:
+        label += f" ({year})"
+    if row["status"] == "superseded":
+        note = (row["note"] or "").strip().rstrip(".")
+        label += f" \u2014 superseded{': ' + note[0].lower() + note[1:] if note else ''}"
+    return label
+
+
+def _term_weights(q: QueryInfo, idf: dict[str, float]) -> dict[str, float]:
+    return {t: idf.get(t, 1.0) for t in q.terms}
+
+
+def _covered(term: str, hay: set[str]) -> bool:
+    parts = [stem(p) for p in _WORD.findall(term.lower())]
+    return bool(parts) and all(p in hay for p in parts)
+
+
+def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has) -> dict:
+    """Signals for answer / partial / abstain. `vocab_has(term)` says whether the corpus has a term."""
+    top = cands[:5]
+    best_dense = max((c.dense for c in top), default=0.0)
+    hay = set()
+    for c in top[:3]:
+        hay |= _stems(c.row["text"]) | _stems(c.row["title"]) | _stems(c.row["section"] or "")
+    # Coverage: IDF-weighted share of the question's terms (or a synonym of them) in the best passages.
+    # Terms the corpus has never seen (typos, chat words) cannot be covered and are left out of it.
+    from .query import SYNONYMS
+
+    total = hit = 0.0
+    for t in q.terms:
+        if not vocab_has(t) and not any(vocab_has(x.split()[0].lower()) for x in SYNONYMS.get(t, [])):
+            continue
+        w = idf.get(t, 1.0)
+        total += w
+        if _covered(t, hay) or any(_covered(x, hay) for x in SYNONYMS.get(t, [])):
+            hit += w
+    coverage = hit / total if total else 0.0
+    # Specific things asked for that no retrieved passage contains: a year, a number, a proper name.
+    hay5 = set()
+    years5 = set()
+    for c in top:
+        hay5 |= _stems(c.row["text"]) | _stems(c.row["title"])
+        if c.row["year"]:
+            years5.add(int(c.row["year"]))
+    missing = []
+    for y in q.target_years:
+        if y not in years5 and str(y) not in hay5:
+            missing.append(str(y))
+    for n in q.numbers:
+        if stem(n.strip("$%")) not in hay5 and n.strip("$%") not in hay5:
+            missing.append(n)
+    for p in q.proper:
+        lp = p.lower()
+        if lp in ("ai", "i", "tv", "us", "usa") or len(lp) < 3:
+            continue
+        if not _covered(lp, hay5) and not vocab_has(lp):
+            missing.append(p)
+    return {"best_dense": best_dense, "coverage": coverage, "missing": missing}
+
+
+def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has,
+            max_citations: int = 5) -> Answer:
+    if not cands:
+        return abstain(question)
+    sig = assess(q, cands, idf, vocab_has)
+    if sig["best_dense"] < ABSTAIN_DENSE and sig["coverage"] < 0.5 or (
+        sig["best_dense"] < SUPPORT_DENSE and sig["coverage"] < MIN_COVERAGE
+    ):
+        return abstain(question)
+
+    sents = _score_sentences(q, cands[:6], idf)
+    if not sents:
+        return abstain(question)
+    chosen = _choose(sents)
+    note = ""
+    partial = False
+    if sig["missing"]:
+        partial = True
+        what = ", ".join(dict.fromkeys(sig["missing"]))
+        note = f"My documents don't cover {what} specifically; here is what they do say."
+    elif any(_NOT_FOUND.search(x.text) and x.lex >= 0.4 for x in chosen[:2]):
+        partial = True
+        note = "My documents don't answer that: the sources they were written from say it was not found or not confirmed."
+    text, citations = _render(chosen, cands, max_citations)
+    if note:
+        text = note + "\n\n" + text
+    ans = Answer(question=question, text=text, abstained=partial, citations=citations, note=note)
+    ans.partial = partial  # type: ignore[attr-defined]
+    ans.signals = sig  # type: ignore[attr-defined]
+    return ans
+
+
+def abstain(question: str) -> Answer:
+    text = "My documents don't cover that, so I can't give you an answer I could back with a source. " + COVERED_TOPICS
+    return Answer(question=question, text=text, abstained=True, citations=[])
+
+
+def _score_sentences(q: QueryInfo, cands: list[Candidate], idf: dict[str, float]) -> list[_Sent]:
+    weights = _term_weights(q, idf)
+    exp_stems = {stem(w) for e in q.expansions for w in _WORD.findall(e.lower())}
+    total = sum(weights.values()) or 1.0
+    best_fused = cands[0].fused or 1.0
+    out: list[_Sent] = []
+    for i, c in enumerate(cands):
+        text = c.row["text"]
+        rel = c.fused / best_fused
+        for s, e in split_sentences(text):
+            sent = text[s:e]
+            if len(sent) < 25 or not re.search(r"[a-z]", sent):
+                continue
+            st = _stems(sent)
+            lex = sum(w for t, w in weights.items() if _covered(t, st)) / total
+            exp = len(exp_stems & st) / (len(exp_stems) or 1)
+            score = 0.55 * lex + 0.1 * exp + 0.25 * rel + 0.35 * max(c.dense, 0.0) - 0.02 * i
+            out.append(_Sent(i, s, e, sent, score, lex))
+    out.sort(key=lambda x: x.score, reverse=True)
+    return out
+
+
+def _similar(a: str, b: str) -> bool:
+    sa, sb = _stems(a), _stems(b)
+    if not sa or not sb:
+        return False
+    return len(sa & sb) / min(len(sa), len(sb)) > 0.7
+
+
+def _choose(sents: list[_Sent]) -> list[_Sent]:
+    chosen: list[_Sent] = []
+    per: dict[int, int] = {}
+    top = sents[0].score
+    for s in sents:
+        if len(chosen) >= MAX_SENTENCES:
+            break
+        if s.score < top * 0.6:
+            break
+        if per.get(s.cand_index, 0) >= MAX_PER_PASSAGE:
+            continue
+        if any(_similar(s.text, c.text) for c in chosen):
+            continue
+        chosen.append(s)
+        per[s.cand_index] = per.get(s.cand_index, 0) + 1
+    return chosen
+
+
+def _render(chosen: list[_Sent], cands: list[Candidate], max_citations: int) -> tuple[str, list[Citation]]:
+    # Group sentences by document; documents in order of their best sentence, current before superseded
+    # of the same union.
+    groups: dict[str, list[_Sent]] = {}
+    for s in chosen:
+        groups.setdefault(cands[s.cand_index].doc_id, []).append(s)
+    order = list(groups)
+    first_rank = {d: i for i, d in enumerate(order)}
+
+    def key(doc_id: str):
+        row = cands[groups[doc_id][0].cand_index].row
+        same_union_current = any(
+            cands[groups[o][0].cand_index].row["union_name"] == row["union_name"]
+            and cands[groups[o][0].cand_index].row["status"] == "current"
+            for o in order if o != doc_id
+        )
+        demote = 1 if (row["status"] == "superseded" and same_union_current) else 0
+        return (demote, first_rank[doc_id])
+
+    order.sort(key=key)
+    citations: list[Citation] = []
+    n_for: dict[int, int] = {}
+    paragraphs = []
+    for doc_id in order:
+        sents = groups[doc_id]
+        # keep the passage's own order of sentences within a document
+        sents.sort(key=lambda s: (s.cand_index, s.start))
+        row = cands[sents[0].cand_index].row
+        parts = []
+        for s in sents:
+            c = cands[s.cand_index]
+            if c.chunk_id not in n_for:
+                n_for[c.chunk_id] = len(citations) + 1
+                citations.append(_citation(n_for[c.chunk_id], c, s))
+            parts.append(f"{_clean_sentence(s.text)} [{n_for[c.chunk_id]}]")
+        paragraphs.append(f"{doc_label(row)}: " + " ".join(parts))
+    return "\n\n".join(paragraphs), citations[:max_citations]
+
+
+def _clean_sentence(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _citation(n: int, c: Candidate, s: _Sent) -> Citation:
+    row = c.row
+    quote = s.text
+    if len(quote) > MAX_QUOTE:
+        cut = quote.rfind(" ", 0, MAX_QUOTE)
+        quote = quote[: cut if cut > 40 else MAX_QUOTE]
+    return Citation(
+        n=n, doc_id=row["doc_id"], title=row["title"], section=row["section"] or "",
+        page_start=row["page_start"], page_end=row["page_end"], quote=quote, text=row["text"],
+        url=row["url"] or "", score=round(c.fused, 5), chunk_id=c.chunk_id, status=row["status"],
+        year=row["year"], union=row["union_name"],
+    )
+
+
+def idf_weights(doc_freq: dict[str, int], n_chunks: int) -> dict[str, float]:
+    return {t: math.log(1 + (n_chunks + 1) / (df + 0.5)) for t, df in doc_freq.items()}

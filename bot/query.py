@@ -1,0 +1,215 @@
+"""Understand a member's question: content terms, synonyms members use, and filters it implies.
+
+Everything here is deterministic string work: no model, no I/O.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+STOPWORDS = set(
+    """a about above after again against all am an and any are aren't as at be because been before being below
+    between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during each few
+    for from further had hadn't has hasn't have haven't having he her here hers herself him himself his how i i'm if
+    in into is isn't it it's its itself let's me more most my myself no nor not of off on once only or other ought our
+    ours ourselves out over own same she should shouldn't so some such than that that's the their theirs them
+    themselves then there there's these they they're this those through to too under until up very was wasn't we
+    we're were weren't what what's whats when where which while who who's whom why will with won't would wouldn't you
+    your yours yourself yourselves im ive id dont doesnt cant wont isnt arent didnt hey hi hello pls please plz thanks
+    thx lol lmao ok okay quick question q just really actually like also still even ever now right get got gets
+    getting say says said tell told know need want wants make made thing things stuff guys anyone someone something
+    anything here there way yes yeah new old one does do did any anybody mean means us my me our their they them it
+    its can could would should will shall may might must much many lot lots kind sort bit""".split()
+)
+
+# Words members type -> words the documents use (added to the keyword query, never replacing).
+SYNONYMS: dict[str, list[str]] = {
+    "sag": ["SAG-AFTRA"],
+    "aftra": ["SAG-AFTRA"],
+    "bg": ["background"],
+    "extra": ["background"],
+    "extras": ["background"],
+    "scan": ["digital replica", "scanning"],
+    "scanned": ["digital replica", "scanning"],
+    "scans": ["digital replica", "scanning"],
+    "scanning": ["digital replica"],
+    "clone": ["digital replica", "voice"],
+    "cloned": ["digital replica", "voice"],
+    "deepfake": ["digital replica"],
+    "deepfakes": ["digital replica"],
+    "double": ["digital replica"],
+    "likeness": ["digital replica"],
+    "replica": ["digital replica"],
+    "game": ["Interactive Media", "video game"],
+    "games": ["Interactive Media", "video game"],
+    "videogame": ["Interactive Media", "video game"],
+    "gaming": ["Interactive Media", "video game"],
+    "ima": ["Interactive Media"],
+    "ad": ["commercials"],
+    "ads": ["commercials"],
+    "commercial": ["commercials"],
+    "directors": ["DGA"],
+    "director": ["DGA"],
+    "writers": ["WGA"],
+    "writer": ["WGA"],
+    "screenwriter": ["WGA", "writer"],
+    "screenwriters": ["WGA", "writer"],
+    "mba": ["WGA", "Minimum Basic Agreement"],
+    "crew": ["IATSE"],
+    "iatse": ["IATSE"],
+    "tag": ["Animation Guild"],
+    "labels": ["Sound Recordings"],
+    "label": ["Sound Recordings"],
+    "singer": ["Sound Recordings"],
+    "singers": ["Sound Recordings"],
+    "vocals": ["Sound Recordings", "voice"],
+    "music": ["Sound Recordings"],
+    "dead": ["deceased"],
+    "died": ["deceased"],
+    "late": ["deceased"],
+    "estate": ["deceased"],
+    "train": ["training"],
+    "trained": ["training"],
+    "traning": ["training"],
+    "paid": ["compensation", "pay"],
+    "pay": ["compensation"],
+    "money": ["compensation"],
+    "chatgpt": ["generative artificial intelligence"],
+    "ai": ["artificial intelligence"],
+    "genai": ["generative artificial intelligence"],
+    "gai": ["generative artificial intelligence"],
+    "studios": ["AMPTP"],
+    "studio": ["AMPTP"],
+    "producers": ["AMPTP"],
+    "uk": ["Equity", "Pact"],
+    "britain": ["Equity"],
+    "british": ["Equity"],
+    "canada": ["ACTRA"],
+    "canadian": ["ACTRA"],
+    "australia": ["MEAA"],
+    "australian": ["MEAA"],
+    "tennessee": ["ELVIS Act"],
+    "elvis": ["ELVIS Act"],
+    "federal": ["NO FAKES Act"],
+    "congress": ["NO FAKES Act"],
+    "ny": ["New York"],
+    "california": ["AB 2602", "AB 1836"],
+    "ca": ["California"],
+    "strike": ["strike"],
+    "picket": ["picket line", "strike"],
+    "fortnite": ["Llama Productions"],
+    "vader": ["Llama Productions"],
+}
+
+# Union / agreement signals: pattern -> (field, value)
+_UNION_PATTERNS: list[tuple[re.Pattern, str]] = [
+    (re.compile(r"\bsag(?:-?aftra)?\b|\bscreen actors\b|\bactors?\b(?!.*\bguild of america\b)", re.I), "SAG-AFTRA"),
+    (re.compile(r"\bwga\b|\bwriters? guild\b|\bwriters?\b|\bscreenwriters?\b|\bmba\b", re.I), "WGA"),
+    (re.compile(r"\bdga\b|\bdirectors?\b", re.I), "DGA"),
+    (re.compile(r"\biatse\b|\bcrew\b|\bstagehands?\b", re.I), "IATSE"),
+    (re.compile(r"\banimation guild\b|\btag\b", re.I), "The Animation Guild"),
+    (re.compile(r"\bteamsters?\b|\bbasic crafts\b", re.I), "Teamsters"),
+    (re.compile(r"\bequity\b|\bpact\b|\buk\b|\bbritish\b|\bbritain\b", re.I), "Equity"),
+    (re.compile(r"\bactra\b|\bcanad", re.I), "ACTRA"),
+    (re.compile(r"\bmeaa\b|\baustralia", re.I), "MEAA"),
+]
+
+_AGREEMENT_PATTERNS: list[tuple[re.Pattern, str]] = [
+    (re.compile(r"\bvideo ?games?\b|\bgames?\b|\bgaming\b|\binteractive media\b|\bima\b", re.I), "Interactive Media"),
+    (re.compile(r"\bcommercials?\b|\bads?\b|\badvert", re.I), "Commercials"),
+    (re.compile(r"\bsound recordings?\b|\brecord labels?\b|\blabels?\b|\bsingers?\b|\bvocals\b", re.I), "Sound Recordings"),
+    (re.compile(r"\btv animation\b|\bvoice actors? in (?:tv )?animation\b|\banimation\b", re.I), "Animation"),
+    (re.compile(r"\btv\b|\btelevision\b|\btheatrical\b|\bfilm\b|\bmovies?\b", re.I), "TV/Theatrical"),
+]
+
+# Exact references that must hit the passage that names them.
+_REFERENCE = re.compile(
+    r"\b(?:article|art\.?)\s*(\d+[a-z]?)\b|\b(\d{1,3}\.[A-Z])\b|\b(sec(?:tion)?\.?\s*\d+(?:[.\-][0-9A-Za-z]+)*)|"
+    r"\b((?:ab|sb|hr|h\.r\.|s\.)\s*\d{2,5})\b|\b(sideletter\s*\w*)|(§\s*[\d.\-a-z]+)",
+    re.I,
+)
+
+_WORD = re.compile(r"[A-Za-z0-9$][A-Za-z0-9$%.'\-]*[A-Za-z0-9%]|[A-Za-z0-9]")
+_YEAR = re.compile(r"\b(19[5-9]\d|20[0-4]\d)\b")
+_DEAL = r"(?:deals?|contracts?|agreements?|mba|laws?|acts?|bills?|codes?|negotiations?|talks|strikes?|ima|moa)"
+_TARGET_YEAR = re.compile(
+    r"\b(19[5-9]\d|20[0-4]\d)(?=(?:\s+[\w'/-]+){0,3}?\s+" + _DEAL + r"\b)|"
+    r"\b" + _DEAL + r"\s+(?:of|from|in|for)\s+(19[5-9]\d|20[0-4]\d)\b",
+    re.I,
+)
+
+
+@dataclass
+class QueryInfo:
+    text: str
+    terms: list[str]  # content words as typed (lower-case)
+    expansions: list[str]  # synonyms the documents use
+    references: list[str]  # exact references ("Article 72", "16.B", "AB 2602")
+    unions: list[str] = field(default_factory=list)
+    agreements: list[str] = field(default_factory=list)
+    years: list[int] = field(default_factory=list)
+    numbers: list[str] = field(default_factory=list)
+    proper: list[str] = field(default_factory=list)  # capitalised names in the question
+    target_years: list[int] = field(default_factory=list)  # years of a deal/law the question asks about
+
+
+def stem(word: str) -> str:
+    """A tiny suffix stripper, enough to match simple word forms (scans/scanned/scanning)."""
+    w = word.lower()
+    for suf in ("ations", "ation", "ings", "ing", "ies", "ied", "ers", "ed", "es", "er", "ly", "s"):
+        if len(w) > len(suf) + 2 and w.endswith(suf):
+            if suf in ("ies", "ied"):
+                return w[: -len(suf)] + "y"
+            return w[: -len(suf)]
+    return w
+
+
+def tokenize(text: str) -> list[str]:
+    return [m.group(0) for m in _WORD.finditer(text)]
+
+
+def analyse(question: str) -> QueryInfo:
+    text = " ".join(question.split())
+    words = tokenize(text)
+    terms: list[str] = []
+    expansions: list[str] = []
+    proper: list[str] = []
+    for i, w in enumerate(words):
+        lw = w.lower().strip(".'")
+        if lw in STOPWORDS or len(lw) < 2 and not lw.isdigit():
+            continue
+        if lw not in terms:
+            terms.append(lw)
+        for syn in SYNONYMS.get(lw, []):
+            if syn not in expansions:
+                expansions.append(syn)
+        is_name = w[0].isupper() and not w.isupper() and i > 0 and not words[i - 1].endswith((".", "?", "!"))
+        is_acronym = w.isupper() and 2 <= len(w) <= 5
+        if (is_name or is_acronym) and lw not in STOPWORDS:
+            proper.append(w)
+    refs = []
+    for m in _REFERENCE.finditer(text):
+        ref = next(g for g in m.groups() if g)
+        if m.group(1):
+            ref = f"Article {m.group(1).upper()}"
+        refs.append(" ".join(ref.split()))
+    unions = [u for p, u in _UNION_PATTERNS if p.search(text)]
+    agreements = [a for p, a in _AGREEMENT_PATTERNS if p.search(text)]
+    years = sorted({int(y) for y in _YEAR.findall(text)})
+    # a year the question is *about* ("the 2029 DGA deal"), not one mentioned in passing ("scanned in 2024")
+    target_years = sorted({int(m.group(1) or m.group(2)) for m in _TARGET_YEAR.finditer(text)})
+    numbers = [w for w in words if re.fullmatch(r"\$?\d[\d,.]*%?", w) and not _YEAR.fullmatch(w)]
+    return QueryInfo(text=text, terms=terms, expansions=expansions, references=refs, unions=unions,
+                     agreements=agreements, years=years, numbers=numbers, proper=proper, target_years=target_years)
+
+
+def with_history(question: str, history: list[str] | tuple[str, ...]) -> str:
+    """Fold a thread's earlier questions into a follow-up ("what about background actors?")."""
+    if not history:
+        return question
+    q = question.strip()
+    short = len(tokenize(q)) <= 9
+    elliptical = re.match(r"^(?:and|but|what about|how about|same|also|what if|and for|ok(?:ay)?|so)\b", q, re.I)
+    if short or elliptical:
+        return f"{history[-1].strip()} {q}"
+    return q

@@ -1,0 +1,152 @@
+"""Hybrid retrieval: FAISS (dense) + FTS5 bm25 (keywords), fused by reciprocal rank, then boosted by
+what the question names (an article, a bill, a union, a year) and by current-over-superseded.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .query import QueryInfo, stem
+
+RRF_K = 60
+
+
+@dataclass
+class Candidate:
+    chunk_id: int
+    row: object  # sqlite3.Row with chunk + document columns
+    dense: float = 0.0  # cosine similarity (0 if not in the dense list)
+    dense_rank: int | None = None
+    keyword: float = 0.0
+    keyword_rank: int | None = None
+    fused: float = 0.0
+    boosts: dict = field(default_factory=dict)
+
+    @property
+    def doc_id(self) -> str:
+        return self.row["doc_id"]
+
+
+def _norm(s: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", s.lower()).strip()
+
+
+def _matches_union(row, union: str) -> bool:
+    u = _norm(union)
+    return u in _norm(row["union_name"]) or u in _norm(row["title"])
+
+
+def retrieve(
+    gen,
+    q: QueryInfo,
+    query_vec: np.ndarray | None,
+    *,
+    mode: str = "hybrid",
+    k_dense: int = 40,
+    k_keyword: int = 40,
+    union_filter: str | None = None,
+    limit: int = 12,
+) -> list[Candidate]:
+    """Return the best candidates, best first. mode: hybrid | dense | keyword."""
+    dense_hits: list[tuple[int, float]] = []
+    kw_hits: list[tuple[int, float]] = []
+    if mode in ("hybrid", "dense") and query_vec is not None:
+        dense_hits = gen.vectors.search(query_vec, k_dense)
+    if mode in ("hybrid", "keyword"):
+        terms = list(q.terms) + list(q.expansions)
+        kw_hits = gen.store.keyword_search(terms, k_keyword)
+    ref_hits: set[int] = set()
+    if mode == "hybrid":
+        for ref in q.references:
+            ref_hits.update(gen.store.phrase_hits(ref))
+    ids = list(dict.fromkeys([i for i, _ in dense_hits] + [i for i, _ in kw_hits] + sorted(ref_hits)))
+    rows = gen.store.chunk_rows(ids)
+    cands: dict[int, Candidate] = {}
+    for rank, (cid, score) in enumerate(dense_hits):
+        if cid in rows:
+            c = cands.setdefault(cid, Candidate(cid, rows[cid]))
+            c.dense, c.dense_rank = score, rank
+            c.fused += 1.0 / (RRF_K + rank)
+    for rank, (cid, score) in enumerate(kw_hits):
+        if cid in rows:
+            c = cands.setdefault(cid, Candidate(cid, rows[cid]))
+            c.keyword, c.keyword_rank = score, rank
+            c.fused += 1.0 / (RRF_K + rank)
+    for cid in ref_hits:
+        if cid in rows:
+            cands.setdefault(cid, Candidate(cid, rows[cid]))
+    if query_vec is not None and mode == "hybrid":
+        # dense score for keyword-only candidates, so every candidate has a comparable cosine
+        missing = [c for c in cands.values() if c.dense_rank is None]
+        if missing:
+            vecs = _vectors_for(gen, [c.chunk_id for c in missing])
+            for c in missing:
+                if c.chunk_id in vecs:
+                    c.dense = float(vecs[c.chunk_id] @ query_vec)
+    out = list(cands.values())
+    if union_filter:
+        out = [c for c in out if _matches_union(c.row, union_filter)]
+    if mode == "hybrid":
+        for c in out:
+            _boost(c, q, ref_hits)
+    out.sort(key=lambda c: c.fused, reverse=True)
+    return out[:limit]
+
+
+def _vectors_for(gen, ids: list[int]) -> dict[int, np.ndarray]:
+    out = {}
+    for cid in ids:
+        try:
+            out[cid] = gen.vectors.index.reconstruct(int(cid))
+        except Exception:  # noqa: BLE001 - HNSW without direct map: skip
+            pass
+    return out
+
+
+# Boosts are in RRF units: one rank near the top is worth about 1/(RRF_K+r)^2 ~ 0.0003.
+BOOST_REF = 0.01
+BOOST_UNION = 0.002
+BOOST_AGREEMENT = 0.0015
+BOOST_YEAR = 0.0015
+BOOST_CURRENT = 0.0006
+
+
+def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int]) -> None:
+    row = c.row
+    title_union = f"{row['title']} {row['union_name']} {row['agreement']}"
+    if c.chunk_id in ref_hits:
+        c.boosts["reference"] = BOOST_REF
+    if q.unions:
+        if any(_matches_union(row, u) for u in q.unions):
+            c.boosts["union"] = BOOST_UNION
+        elif row["union_name"] and row["doc_type"] not in ("law", "bill", "fact-check"):
+            c.boosts["union"] = -BOOST_UNION / 2
+    if q.agreements:
+        ag = _norm(title_union)
+        if any(_norm(a) in ag for a in q.agreements):
+            c.boosts["agreement"] = BOOST_AGREEMENT
+    if q.years:
+        if row["year"] in q.years:
+            c.boosts["year"] = BOOST_YEAR
+        elif row["year"] and any(str(y) in row["text"] for y in q.years):
+            c.boosts["year"] = BOOST_YEAR / 3
+    if row["status"] == "current" and not (q.years and row["year"] not in q.years):
+        c.boosts["current"] = BOOST_CURRENT
+    c.fused += sum(c.boosts.values())
+
+
+def term_coverage(q: QueryInfo, texts: list[str], weights: dict[str, float] | None = None) -> float:
+    """Fraction (optionally weighted) of the question's content terms present in `texts` (stem match)."""
+    if not q.terms:
+        return 0.0
+    hay = {stem(w) for t in texts for w in re.findall(r"[a-z0-9$%]+", t.lower())}
+    total = hit = 0.0
+    for t in q.terms:
+        w = (weights or {}).get(t, 1.0)
+        total += w
+        parts = [stem(p) for p in re.findall(r"[a-z0-9$%]+", t)]
+        if parts and all(p in hay for p in parts):
+            hit += w
+    return hit / total if total else 0.0

@@ -1,0 +1,546 @@
+"""The core service: the one object the CLI and the Discord bot call. It never imports discord.
+
+Thread model: `ask`, `documents`, `status` are read-only and safe to call from many threads at once.
+Writers (`ingest*`, `remove`, `rebuild`) are serialised by one lock; `rebuild` builds a new index
+generation in a temporary directory while readers keep using the current one, then swaps it in.
+All methods are blocking: async callers run them with `asyncio.to_thread`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+
+@dataclass
+class RebuildProgress:
+    stage: str  # "parsing" | "embedding" | "indexing" | "swapping" | "done"
+    documents_done: int
+    documents_total: int
+    chunks_done: int
+    chunks_total: int
+    elapsed_s: float
+    eta_s: float | None
+
+
+@dataclass
+class RebuildReport:
+    documents: int
+    chunks: int
+    embedded: int  # chunks that needed a new embedding (the rest came from the cache)
+    refused: list = field(default_factory=list)  # IngestResult of files that were refused
+    elapsed_s: float = 0.0
+
+
+ProgressFn = Callable[[RebuildProgress], None]
+
+# The implementation follows below (kept in this module so there is one place to look).
+
+import logging
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+from typing import Iterable, Sequence
+
+from . import answer as answer_mod
+from .chunking import chunk_document
+from .config import Settings
+from .embedding import Embedder, load_embedder
+from .errors import BusyError, IndexCorruptError, IndexMissingError, NotFoundError, RefusedError
+from .index import (
+    EmbeddingCache, Generation, IndexLayout, create_generation, finalize_generation, now_iso,
+    open_generation, require_current, save_after_write, sha256_bytes, text_hash,
+)
+from .ingest.parse import SUPPORTED_SUFFIXES, Limits, parse_file
+from .models import Answer, DocumentInfo, IngestResult, ParsedDocument
+from .query import analyse, with_history
+from .retrieve import retrieve
+
+log = logging.getLogger(__name__)
+
+
+def _slug(text: str, limit: int = 60) -> str:
+    s = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return (s[:limit].rstrip("-")) or "document"
+
+
+def embed_text(title: str, section: str, text: str) -> str:
+    """What gets embedded: the chunk with its document title and section path in front (contextual
+    chunks). The displayed quote stays the verbatim chunk text."""
+    head = title if not section else f"{title} \u2014 {section}"
+    return f"{head}\n{text}"
+
+
+class Service:
+    def __init__(self, settings: Settings, embedder: Embedder):
+        self.settings = settings
+        self.embedder = embedder
+        self.layout = IndexLayout(settings.index_dir)
+        self.layout.ensure()
+        self.cache = EmbeddingCache(self.layout.cache)
+        self.limits = Limits.from_settings(settings)
+        self._gen: Generation | None = None
+        self._gen_target: str | None = None
+        self._retired: list[Generation] = []
+        self._write = threading.Lock()
+        self._swap = threading.Lock()
+        self._rebuilding = threading.Event()
+        self._idf_cache: dict[str, float] = {}
+        self._vocab_cache: dict[str, bool] = {}
+        self.started = time.time()
+        self.rerank = None
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    @classmethod
+    def open(cls, settings: Settings, embedder: Embedder | None = None, build_if_missing: bool = True,
+             progress: "ProgressFn | None" = None) -> "Service":
+        """Load the model and the index. With no index yet, build one from CORPUS_DIR (if allowed)."""
+        svc = cls(settings, embedder or load_embedder(settings.embedding_model))
+        try:
+            svc._load_current()
+        except IndexMissingError:
+            if not build_if_missing:
+                raise
+            log.info("no index at %s: building it from %s", settings.index_dir, settings.corpus_dir)
+            svc.rebuild(progress)
+        return svc
+
+    def close(self) -> None:
+        with self._swap:
+            for g in self._retired + ([self._gen] if self._gen else []):
+                try:
+                    g.close()
+                except Exception:  # noqa: BLE001
+                    pass
+            self._gen = None
+        self.cache.close()
+
+    def _load_current(self) -> None:
+        target = require_current(self.layout)
+        gen = open_generation(target, self.embedder.name)
+        self._install(gen, os.readlink(self.layout.current))
+
+    def _install(self, gen: Generation, target: str) -> None:
+        with self._swap:
+            old = self._gen
+            self._gen, self._gen_target = gen, target
+            self._idf_cache.clear()
+            self._vocab_cache.clear()
+            # Close generations retired one swap ago: readers have long finished with them.
+            for g in self._retired:
+                g.close()
+            self._retired = [old] if old else []
+
+    def _current(self) -> Generation:
+        """The generation to read, reloading if another process swapped or changed the index."""
+        gen = self._gen
+        if gen is None:
+            raise IndexMissingError(f"No index loaded from {self.settings.index_dir}. Run: python -m bot rebuild")
+        try:
+            target = os.readlink(self.layout.current)
+        except OSError:
+            target = self._gen_target
+        if target != self._gen_target and not self._write.locked():
+            with self._write:
+                if target != self._gen_target:
+                    self._load_current()
+            return self._gen
+        if gen.store.vectors_version() != gen.vectors_version and not self._write.locked():
+            with self._write:
+                if gen.store.vectors_version() != gen.vectors_version:
+                    fresh = open_generation(gen.path, self.embedder.name)
+                    self._install(fresh, self._gen_target)
+            return self._gen
+        return gen
+
+    @property
+    def rebuilding(self) -> bool:
+        return self._rebuilding.is_set()
+
+    # -- asking -------------------------------------------------------------------------------------
+    def ask(self, question: str, *, union: str | None = None, history: Sequence[str] = (),
+            mode: str = "hybrid") -> Answer:
+        t0 = time.perf_counter()
+        question = (question or "").strip()
+        if not question or not re.search(r"\w", question):
+            ans = answer_mod.abstain(question)
+            ans.text = "Please ask a question in words, e.g. \"Do they need my consent to scan me?\""
+        else:
+            gen = self._current()
+            full = with_history(question[:2000], list(history))
+            q = analyse(full)
+            vec = self.embedder.encode_query(full) if mode != "keyword" else None
+            cands = retrieve(gen, q, vec, mode=mode, union_filter=union)
+            idf = self._idf(gen, q.terms)
+            ans = answer_mod.compose(question, q, cands, idf, lambda t: self._vocab_has(gen, t),
+                                     max_citations=self.settings.top_k)
+            ans.candidates = cands  # type: ignore[attr-defined]
+        ans.answer_id = uuid.uuid4().hex[:16]
+        ans.latency_ms = (time.perf_counter() - t0) * 1000
+        log.info("ask: %d chars, abstained=%s, citations=%d, %.1f ms", len(question), ans.abstained,
+                 len(ans.citations), ans.latency_ms)
+        return ans
+
+    def _idf(self, gen: Generation, terms: list[str]) -> dict[str, float]:
+        need = [t for t in terms if t not in self._idf_cache]
+        if need:
+            n_chunks = max(gen.store.counts()[1], 1)
+            df = gen.store.term_doc_freq(need)
+            self._idf_cache.update(answer_mod.idf_weights(df, n_chunks))
+        return {t: self._idf_cache.get(t, 1.0) for t in terms}
+
+    def _vocab_has(self, gen: Generation, term: str) -> bool:
+        if term not in self._vocab_cache:
+            self._vocab_cache[term] = gen.store.term_doc_freq([term]).get(term, 0) > 0
+        return self._vocab_cache[term]
+
+    # -- reading ------------------------------------------------------------------------------------
+    def documents(self) -> list[DocumentInfo]:
+        return self._current().store.documents()
+
+    def status(self) -> dict:
+        gen = self._current()
+        docs, chunks = gen.store.counts()
+        return {
+            "documents": docs,
+            "chunks": chunks,
+            "model": self.embedder.name,
+            "dimension": self.embedder.dimension,
+            "built_at": gen.manifest.get("built_at"),
+            "updated_at": gen.manifest.get("updated_at"),
+            "index_dir": str(self.settings.index_dir),
+            "vector_index": gen.vectors.kind,
+            "uptime_s": round(time.time() - self.started, 1),
+            "rebuilding": self.rebuilding,
+        }
+
+    # -- writing ------------------------------------------------------------------------------------
+    def ingest_paths(self, paths: Iterable[Path | str], meta: dict | None = None,
+                     progress: bool = False) -> list[IngestResult]:
+        """Ingest files and folders. Files under CORPUS_DIR are corpus documents; others are copied
+        into the index's uploads/ folder so a rebuild keeps them."""
+        files: list[Path] = []
+        for p in paths:
+            p = Path(p)
+            if p.is_dir():
+                files.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES
+                                    and not f.name.startswith(".")))
+            else:
+                files.append(p)
+        results = []
+        for f in files:
+            results.append(self._ingest_one(f, meta))
+        return results
+
+    def ingest_bytes(self, data: bytes, filename: str, meta: dict | None = None,
+                     replace_doc_id: str | None = None) -> IngestResult:
+        """Ingest an uploaded file: typed by content, size-checked, stored under a generated name."""
+        safe_name = Path(filename or "upload").name
+        if len(data) > self.settings.max_upload_bytes:
+            return IngestResult(safe_name, "refused", reason=(
+                f"{safe_name} is {len(data) / 1048576:.1f} MB; the limit is {self.settings.max_upload_mb:g} MB."),
+                reason_code="too_large")
+        from .ingest.sniff import detect_kind
+
+        try:
+            kind = detect_kind(data[:4096], safe_name)
+        except RefusedError as exc:
+            return IngestResult(safe_name, "refused", reason=exc.message, reason_code=exc.reason)
+        ext = {"pdf": ".pdf", "html": ".html", "markdown": ".md", "text": ".txt"}[kind]
+        stored = self.layout.uploads / f"{uuid.uuid4().hex}{ext}"
+        tmp = stored.with_suffix(".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, stored)
+        result = self._ingest_one(stored, meta, origin="upload", replace_doc_id=replace_doc_id, display=safe_name)
+        if result.status in ("refused", "unchanged"):
+            stored.unlink(missing_ok=True)
+        return result
+
+    def _is_corpus(self, path: Path) -> bool:
+        try:
+            path.resolve().relative_to(self.settings.corpus_dir.resolve())
+            return True
+        except ValueError:
+            return False
+
+    def _ingest_one(self, path: Path, meta: dict | None, origin: str | None = None,
+                    replace_doc_id: str | None = None, display: str | None = None) -> IngestResult:
+        shown = display or str(path)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            return IngestResult(shown, "refused", reason=f"Cannot read {shown}: {exc.strerror}.", reason_code="unreadable")
+        sha = sha256_bytes(data)
+        with self._write, self.layout.write_lock():
+            gen = self._current_for_write()
+            same = gen.store.find_by_sha(sha)
+            if same is not None and (replace_doc_id in (None, same["doc_id"])):
+                return IngestResult(shown, "unchanged", doc_id=same["doc_id"], title=same["title"],
+                                    pages=same["pages"], chunks=same["chunks"])
+            try:
+                doc = parse_file(path, self.limits, meta)
+            except RefusedError as exc:
+                return IngestResult(shown, "refused", reason=exc.message, reason_code=exc.reason)
+            except UnicodeDecodeError:
+                return IngestResult(shown, "refused", reason=f"{shown} is not valid UTF-8 text.", reason_code="not_supported")
+            if origin is None:
+                origin = "corpus" if self._is_corpus(path) else "upload"
+            if origin == "upload" and path.parent.resolve() != self.layout.uploads.resolve():
+                stored = self.layout.uploads / f"{uuid.uuid4().hex}{path.suffix.lower() or '.txt'}"
+                shutil.copyfile(path, stored)
+                path = stored
+            source_key = self._source_key(path, doc, origin)
+            existing = None
+            if replace_doc_id:
+                existing = gen.store.get_document(replace_doc_id)
+                if existing is None:
+                    return IngestResult(shown, "refused", reason=f"No document with id {replace_doc_id} to replace.",
+                                        reason_code="not_found")
+                source_key = existing["source_key"]
+            else:
+                existing = gen.store.find_by_source_key(source_key)
+            doc_id = existing["doc_id"] if existing is not None else self._new_doc_id(gen, doc.meta.title)
+            n = self._write_document(gen, doc, doc_id=doc_id, source_key=source_key, origin=origin,
+                                     source_path=str(path), sha=sha, meta_override=meta or {},
+                                     replace_doc_id=existing["doc_id"] if existing is not None else None)
+            if existing is not None and existing["origin"] == "upload" and existing["source_path"] != str(path):
+                Path(existing["source_path"]).unlink(missing_ok=True)
+        status = "replaced" if existing is not None else "added"
+        log.info("ingest %s: %s as %s (%d chunks)", shown, status, doc_id, n)
+        return IngestResult(shown, status, doc_id=doc_id, title=doc.meta.title, pages=doc.pages, chunks=n)
+
+    def _current_for_write(self) -> Generation:
+        target = self.layout.current_target()
+        if target is None:
+            # First write into an empty index: create an empty generation and publish it.
+            temp = self.layout.new_temp_generation()
+            gen = create_generation(temp, self.embedder.name, self.embedder.dimension,
+                                    self.settings.chunk_tokens, self.settings.chunk_overlap)
+            gen.close()
+            self.layout.publish(temp)
+            self._load_current()
+        elif self._gen is None or os.readlink(self.layout.current) != self._gen_target or \
+                self._gen.store.vectors_version() != self._gen.vectors_version:
+            self._load_current()
+        return self._gen
+
+    def _source_key(self, path: Path, doc: ParsedDocument, origin: str) -> str:
+        if origin == "corpus":
+            return "corpus:" + str(path.resolve().relative_to(self.settings.corpus_dir.resolve()))
+        return "title:" + _slug(doc.meta.title, 200)
+
+    def _new_doc_id(self, gen: Generation, title: str) -> str:
+        base = _slug(title, 48)
+        doc_id, n = base, 2
+        taken = gen.store.doc_ids()
+        while doc_id in taken:
+            doc_id, n = f"{base}-{n}", n + 1
+        return doc_id
+
+    def _chunks_and_vectors(self, doc: ParsedDocument, doc_id: str):
+        chunks = chunk_document(doc, doc_id, self.embedder.count_tokens, self.settings.chunk_tokens,
+                                self.settings.chunk_overlap)
+        texts = [embed_text(doc.meta.title, c.section, c.text) for c in chunks]
+        return chunks, texts
+
+    def _embed_cached(self, texts: list[str], progress: bool = False, on_batch=None):
+        hashes = [text_hash(t) for t in texts]
+        have = self.cache.get_many(self.embedder.name, list(dict.fromkeys(hashes)), self.embedder.dimension)
+        todo = [i for i, h in enumerate(hashes) if h not in have]
+        import numpy as np
+
+        vectors = np.zeros((len(texts), self.embedder.dimension), dtype=np.float32)
+        for i, h in enumerate(hashes):
+            if h in have:
+                vectors[i] = have[h]
+        batch = 256
+        for start in range(0, len(todo), batch):
+            idx = todo[start:start + batch]
+            vecs = self.embedder.encode([texts[i] for i in idx], batch_size=64, progress=progress)
+            for i, v in zip(idx, vecs):
+                vectors[i] = v
+            self.cache.put_many(self.embedder.name, [(hashes[i], vectors[i]) for i in idx])
+            if on_batch:
+                on_batch(len(idx))
+        return vectors, hashes, len(todo)
+
+    def _write_document(self, gen: Generation, doc: ParsedDocument, *, doc_id: str, source_key: str, origin: str,
+                        source_path: str, sha: str, meta_override: dict, replace_doc_id: str | None) -> int:
+        chunks, texts = self._chunks_and_vectors(doc, doc_id)
+        vectors, hashes, _ = self._embed_cached(texts)
+        ids = gen.store.put_document(
+            doc_id=doc_id, source_key=source_key, origin=origin, source_path=source_path, sha256=sha,
+            kind=doc.kind, meta=doc.meta, meta_override=meta_override, pages=doc.pages, chunks=chunks,
+            vectors=vectors, text_hashes=hashes, added_at=now_iso(), replace_doc_id=replace_doc_id,
+        )
+        removed = getattr(gen.store, "last_removed", [])
+        if removed and not gen.vectors.remove(removed):
+            self._reload_vectors(gen)
+        else:
+            gen.vectors.add(ids, vectors)
+        save_after_write(gen)
+        self._idf_cache.clear()
+        self._vocab_cache.clear()
+        return len(chunks)
+
+    def _reload_vectors(self, gen: Generation) -> None:
+        from .vectors import VectorIndex
+
+        ids, vecs = gen.store.all_vectors(self.embedder.dimension)
+        gen.vectors = VectorIndex.build(ids, vecs, self.embedder.dimension)
+
+    def remove(self, doc_id: str) -> DocumentInfo:
+        from .store import row_to_info
+
+        with self._write, self.layout.write_lock():
+            gen = self._current_for_write()
+            row = gen.store.get_document(doc_id)
+            if row is None:
+                raise NotFoundError(f"No document with id {doc_id!r}. See: python -m bot documents")
+            info = row_to_info(row)
+            tomb = row["source_key"] if row["origin"] == "corpus" else None
+            removed = gen.store.delete_document(doc_id, tombstone_key=tomb, removed_at=now_iso())
+            if not gen.vectors.remove(removed):
+                self._reload_vectors(gen)
+            save_after_write(gen)
+            if row["origin"] == "upload":
+                Path(row["source_path"]).unlink(missing_ok=True)
+            self._idf_cache.clear()
+            self._vocab_cache.clear()
+        log.info("removed %s (%d chunks)", doc_id, len(removed))
+        return info
+
+    def rebuild(self, progress: ProgressFn | None = None) -> RebuildReport:
+        """Rebuild everything from CORPUS_DIR plus the documents added since, into a new generation
+        swapped in atomically. Readers keep using the current generation until the swap."""
+        if self._rebuilding.is_set():
+            raise BusyError("A rebuild is already running; it will swap in the new index when done.")
+        self._rebuilding.set()
+        try:
+            with self._write, self.layout.write_lock():
+                return self._rebuild_locked(progress)
+        finally:
+            self._rebuilding.clear()
+
+    def _rebuild_locked(self, progress: ProgressFn | None) -> RebuildReport:
+        t0 = time.time()
+        old_target = self.layout.current_target()
+        tombstones: set[str] = set()
+        items: list[tuple[Path, str, dict, str | None]] = []  # (path, origin, meta_override, doc_id)
+        if old_target is not None:
+            try:
+                old = open_generation(old_target, self.embedder.name)
+                tombstones = old.store.tombstones()
+                for r in old.store.document_rows():
+                    if r["origin"] == "upload" and Path(r["source_path"]).exists():
+                        import json as _json
+
+                        items.append((Path(r["source_path"]), "upload", _json.loads(r["meta_override"] or "{}"), r["doc_id"]))
+                old.close()
+            except Exception as exc:  # noqa: BLE001 - a broken or other-model index: rebuild from files
+                log.warning("previous index not readable (%s); rebuilding from the corpus and uploads folder", exc)
+                known = {str(p) for p, *_ in items}
+                for f in sorted(self.layout.uploads.glob("*")):
+                    if f.suffix in (".pdf", ".md", ".txt", ".html") and str(f) not in known:
+                        items.append((f, "upload", {}, None))
+        corpus = self.settings.corpus_dir
+        corpus_files = []
+        if corpus.is_dir():
+            corpus_files = sorted(f for f in corpus.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES
+                                  and not f.name.startswith("."))
+        corpus_items = []
+        for f in corpus_files:
+            key = "corpus:" + str(f.resolve().relative_to(corpus.resolve()))
+            if key not in tombstones:
+                corpus_items.append((f, "corpus", {}, None))
+        items = corpus_items + items  # corpus first: shipped documents keep their natural ids
+        total_docs = len(items)
+
+        def report(stage, docs_done, chunks_done, chunks_total):
+            if progress is None:
+                return
+            elapsed = time.time() - t0
+            frac = chunks_done / chunks_total if chunks_total else (docs_done / total_docs if total_docs else 1.0)
+            eta = (elapsed / frac - elapsed) if 0 < frac < 1 else (0.0 if frac >= 1 else None)
+            try:
+                progress(RebuildProgress(stage, docs_done, total_docs, chunks_done, chunks_total, elapsed, eta))
+            except Exception:  # noqa: BLE001 - a progress callback must never break a build
+                log.exception("progress callback failed")
+
+        temp = self.layout.new_temp_generation()
+        try:
+            gen = create_generation(temp, self.embedder.name, self.embedder.dimension,
+                                    self.settings.chunk_tokens, self.settings.chunk_overlap)
+            gen.store.conn.execute("PRAGMA synchronous=OFF")  # the temp build is fsynced once at the end
+            parsed = []
+            refused = []
+            for i, (path, origin, override, doc_id) in enumerate(items):
+                shown = str(path)
+                try:
+                    data = path.read_bytes()
+                    doc = parse_file(path, self.limits, override)
+                except RefusedError as exc:
+                    refused.append(IngestResult(shown, "refused", reason=exc.message, reason_code=exc.reason))
+                    continue
+                except (OSError, UnicodeDecodeError) as exc:
+                    refused.append(IngestResult(shown, "refused", reason=str(exc), reason_code="unreadable"))
+                    continue
+                parsed.append((path, origin, override, doc_id, doc, sha256_bytes(data)))
+                report("parsing", i + 1, 0, 0)
+            # chunk everything, then embed in large batches (through the cache)
+            plan = []
+            all_texts: list[str] = []
+            taken: set[str] = set()
+            for path, origin, override, doc_id, doc, sha in parsed:
+                if doc_id is None or doc_id in taken:
+                    base, n = _slug(doc.meta.title, 48), 2
+                    doc_id = base
+                    while doc_id in taken:
+                        doc_id, n = f"{base}-{n}", n + 1
+                taken.add(doc_id)
+                chunks, texts = self._chunks_and_vectors(doc, doc_id)
+                plan.append((path, origin, override, doc_id, doc, sha, chunks, len(all_texts)))
+                all_texts.extend(texts)
+            total_chunks = len(all_texts)
+            done = [0]
+
+            def on_batch(n):
+                done[0] += n
+
+            report("embedding", len(parsed), 0, total_chunks)
+            vectors, hashes, embedded = self._embed_cached(
+                all_texts, progress=False,
+                on_batch=lambda n: (on_batch(n), report("embedding", len(parsed), done[0], total_chunks)))
+            report("indexing", len(parsed), total_chunks, total_chunks)
+            for path, origin, override, doc_id, doc, sha, chunks, offset in plan:
+                key = ("corpus:" + str(path.resolve().relative_to(corpus.resolve()))) if origin == "corpus" \
+                    else self._source_key(path, doc, origin)
+                if gen.store.find_by_source_key(key) is not None:
+                    key = f"{key}#{doc_id}"
+                n = len(chunks)
+                gen.store.put_document(
+                    doc_id=doc_id, source_key=key, origin=origin, source_path=str(path), sha256=sha, kind=doc.kind,
+                    meta=doc.meta, meta_override=override, pages=doc.pages, chunks=chunks,
+                    vectors=vectors[offset:offset + n], text_hashes=hashes[offset:offset + n], added_at=now_iso(),
+                )
+            for key in tombstones:
+                gen.store.add_tombstone(key, now_iso())
+            finalize_generation(gen)
+            gen.close()
+            report("swapping", len(parsed), total_chunks, total_chunks)
+            final = self.layout.publish(temp)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+        new_gen = open_generation(final, self.embedder.name)
+        self._install(new_gen, os.readlink(self.layout.current))
+        self.layout.cleanup(keep=final)
+        report("done", len(parsed), total_chunks, total_chunks)
+        rep = RebuildReport(documents=len(plan), chunks=total_chunks, embedded=embedded, refused=refused,
+                            elapsed_s=round(time.time() - t0, 3))
+        log.info("rebuild: %d documents, %d chunks (%d embedded) in %.1f s", rep.documents, rep.chunks,
+                 rep.embedded, rep.elapsed_s)
+        return rep

@@ -1,0 +1,114 @@
+"""FAISS vector index whose ids are SQLite chunk ids. Vectors are normalised: inner product = cosine.
+
+The index type is chosen by size: exact flat search while it is fast enough, HNSW beyond.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+
+import numpy as np
+
+HNSW_THRESHOLD = 200_000  # chunks; below this exact search is fast enough on 2 cores (see benchmarks/)
+
+
+def _faiss():
+    import faiss
+
+    return faiss
+
+
+class VectorIndex:
+    def __init__(self, dimension: int, kind: str = "flat"):
+        faiss = _faiss()
+        self.dimension = dimension
+        self.kind = kind
+        if kind == "hnsw":
+            base = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
+            base.hnsw.efConstruction = 80
+            base.hnsw.efSearch = 128
+        else:
+            base = faiss.IndexFlatIP(dimension)
+        self.index = faiss.IndexIDMap2(base)
+        self.lock = threading.RLock()
+
+    @classmethod
+    def build(cls, ids: np.ndarray, vectors: np.ndarray, dimension: int, kind: str = "auto") -> "VectorIndex":
+        if kind == "auto":
+            kind = "hnsw" if len(ids) >= HNSW_THRESHOLD else "flat"
+        vi = cls(dimension, kind)
+        if len(ids):
+            vi.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+        return vi
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    def add(self, ids, vectors) -> None:
+        if len(ids) == 0:
+            return
+        with self.lock:
+            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+
+    def remove(self, ids) -> bool:
+        """Remove ids. Returns False if this index type cannot remove (caller rebuilds from the store)."""
+        if len(ids) == 0:
+            return True
+        if self.kind != "flat":
+            return False
+        faiss = _faiss()
+        with self.lock:
+            self.index.remove_ids(faiss.IDSelectorArray(np.asarray(ids, dtype=np.int64)))
+        return True
+
+    def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
+        if self.ntotal == 0:
+            return []
+        q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+        with self.lock:
+            scores, ids = self.index.search(q, min(k, self.ntotal))
+        return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
+
+    def save(self, path: Path, version: int) -> None:
+        """Write atomically: temp file + rename, then the sidecar naming the store version it matches."""
+        faiss = _faiss()
+        path = Path(path)
+        tmp = path.with_suffix(".tmp")
+        with self.lock:
+            faiss.write_index(self.index, str(tmp))
+        _fsync_file(tmp)
+        os.replace(tmp, path)
+        side = path.with_suffix(".json")
+        tmp_side = side.with_suffix(".json.tmp")
+        tmp_side.write_text(json.dumps({"version": version, "count": self.ntotal, "kind": self.kind}))
+        _fsync_file(tmp_side)
+        os.replace(tmp_side, side)
+
+    @classmethod
+    def load(cls, path: Path, dimension: int) -> tuple["VectorIndex", int]:
+        """Load and return (index, store version it matches). Raises on any problem."""
+        faiss = _faiss()
+        path = Path(path)
+        side = json.loads(path.with_suffix(".json").read_text())
+        index = faiss.read_index(str(path))
+        if index.d != dimension:
+            raise ValueError(f"vector file has dimension {index.d}, expected {dimension}")
+        vi = cls.__new__(cls)
+        vi.dimension = dimension
+        vi.kind = side.get("kind", "flat")
+        vi.index = index
+        vi.lock = threading.RLock()
+        if vi.ntotal != side.get("count"):
+            raise ValueError("vector file count does not match its sidecar")
+        return vi, int(side["version"])
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(str(path), os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
