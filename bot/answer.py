@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from .chunking import split_sentences
 from .models import Answer, Citation
-from .query import QueryInfo, stem
+from .query import INCIDENTAL, SYNONYMS, QueryInfo, stem
 from .retrieve import Candidate
 
 # Thresholds (cosine of all-MiniLM-L6-v2, normalised vectors). Chosen from the trade-off curve in
@@ -22,7 +22,7 @@ from .retrieve import Candidate
 ABSTAIN_DENSE = 0.30  # below this best cosine, and with weak keyword support, nothing is on topic
 SUPPORT_DENSE = 0.50  # at or above this best cosine the topic is covered
 MIN_COVERAGE = 0.34  # IDF-weighted share of the question's terms found in the best passages
-MAX_SENTENCES = 4
+MAX_SENTENCES = 5
 MAX_PER_PASSAGE = 2
 MAX_PASSAGES = 4
 MAX_QUOTE = 300
@@ -30,7 +30,7 @@ MAX_QUOTE = 300
 _NOT_FOUND = re.compile(
     r"\b(?:was|were|is|are|has|have)\s+not\s+(?:been\s+)?(?:found|confirmed|verified|reported|known|published|"
     r"disclosed|available)\b|\bnot\s+found\b|\bno\b[^.]{0,80}\b(?:was|were)\s+found\b|\bunknown\b|"
-    r"\bcould not (?:be )?(?:found|confirmed|verified|read)\b|\bcannot say\b|\bhas no text\b",
+    r"\bcould not (?:be )?(?:found|confirmed|verified|read)\b|\bcannot (?:say|be answered)\b|\bhas no text\b",
     re.I,
 )
 
@@ -52,6 +52,7 @@ class _Sent:
     text: str
     score: float
     lex: float = 0.0
+    lex_all: float = 0.0  # including terms the document's title satisfies
 
 
 def _stems(text: str) -> set[str]:
@@ -67,7 +68,10 @@ def doc_label(row) -> str:
         label += f" ({year})"
     if row["status"] == "superseded":
         note = (row["note"] or "").strip().rstrip(".")
-        label += f" \u2014 superseded{': ' + note[0].lower() + note[1:] if note else ''}"
+        if note.lower().startswith("superseded"):
+            label += f" ({note})"
+        else:
+            label += f" (superseded{'; ' + note if note else ''})"
     return label
 
 
@@ -80,7 +84,8 @@ def _covered(term: str, hay: set[str]) -> bool:
     return bool(parts) and all(p in hay for p in parts)
 
 
-def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has) -> dict:
+def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has,
+           is_common=lambda w: True) -> dict:
     """Signals for answer / partial / abstain. `vocab_has(term)` says whether the corpus has a term."""
     top = cands[:5]
     best_dense = max((c.dense for c in top), default=0.0)
@@ -89,7 +94,6 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
         hay |= _stems(c.row["text"]) | _stems(c.row["title"]) | _stems(c.row["section"] or "")
     # Coverage: IDF-weighted share of the question's terms (or a synonym of them) in the best passages.
     # Terms the corpus has never seen (typos, chat words) cannot be covered and are left out of it.
-    from .query import SYNONYMS
 
     total = hit = 0.0
     for t in q.terms:
@@ -111,8 +115,9 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
     for y in q.target_years:
         if y not in years5 and str(y) not in hay5:
             missing.append(str(y))
+    bare5 = {w.strip("$%") for w in hay5}
     for n in q.numbers:
-        if stem(n.strip("$%")) not in hay5 and n.strip("$%") not in hay5:
+        if n.strip("$%").rstrip(".,") not in bare5:
             missing.append(n)
     for p in q.proper:
         lp = p.lower()
@@ -120,14 +125,24 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
             continue
         if not _covered(lp, hay5) and not vocab_has(lp):
             missing.append(p)
+    # Content words the documents never use and that are not typos of words they do use
+    # ("teleplay", "Korean"): the question asks about something the documents don't cover.
+
+    for t in q.terms:
+        if len(t) < 4 or not t[0].isalpha() or t in INCIDENTAL or t in SYNONYMS:
+            continue
+        if any(t == m.lower() for m in missing):
+            continue
+        if not vocab_has(t) and not is_common(t):
+            missing.append(t)
     return {"best_dense": best_dense, "coverage": coverage, "missing": missing}
 
 
 def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has,
-            max_citations: int = 5) -> Answer:
+            max_citations: int = 5, is_common=lambda w: True) -> Answer:
     if not cands:
         return abstain(question)
-    sig = assess(q, cands, idf, vocab_has)
+    sig = assess(q, cands, idf, vocab_has, is_common)
     if sig["best_dense"] < ABSTAIN_DENSE and sig["coverage"] < 0.5 or (
         sig["best_dense"] < SUPPORT_DENSE and sig["coverage"] < MIN_COVERAGE
     ):
@@ -136,14 +151,14 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
     sents = _score_sentences(q, cands[:6], idf)
     if not sents:
         return abstain(question)
-    chosen = _choose(sents)
+    chosen = _choose(sents, cands[:6])
     note = ""
     partial = False
     if sig["missing"]:
         partial = True
         what = ", ".join(dict.fromkeys(sig["missing"]))
         note = f"My documents don't cover {what} specifically; here is what they do say."
-    elif any(_NOT_FOUND.search(x.text) and x.lex >= 0.4 for x in chosen[:2]):
+    elif any(_NOT_FOUND.search(x.text) and x.lex_all >= max(0.35, chosen[0].lex_all - 0.05) for x in chosen[:3]):
         partial = True
         note = "My documents don't answer that: the sources they were written from say it was not found or not confirmed."
     text, citations = _render(chosen, cands, max_citations)
@@ -161,25 +176,40 @@ def abstain(question: str) -> Answer:
 
 
 def _score_sentences(q: QueryInfo, cands: list[Candidate], idf: dict[str, float]) -> list[_Sent]:
-    weights = _term_weights(q, idf)
+    """Score each sentence of the best passages for how directly it answers the question.
+
+    Terms satisfied by the document itself (its title, union, agreement: "SAG", "WGA deal") don't make
+    one of its sentences more relevant than another, so they are left out of that document's sentence
+    scores.
+    """
     exp_stems = {stem(w) for e in q.expansions for w in _WORD.findall(e.lower())}
-    total = sum(weights.values()) or 1.0
     best_fused = cands[0].fused or 1.0
     out: list[_Sent] = []
     for i, c in enumerate(cands):
         text = c.row["text"]
+        doc_stems = _stems(f"{c.row['title']} {c.row['union_name']} {c.row['agreement']}")
+        all_weights = _term_weights(q, idf)
+        all_total = sum(all_weights.values()) or 1.0
+        weights = {t: w for t, w in all_weights.items() if not _covered(t, doc_stems)}
+        total = sum(weights.values()) or 1.0
         rel = c.fused / best_fused
-        for s, e in split_sentences(text):
+        for k, (s, e) in enumerate(split_sentences(text)):
             sent = text[s:e]
-            if len(sent) < 25 or not re.search(r"[a-z]", sent):
+            if len(sent) < 25 or not re.search(r"[a-z]{3}", sent) or _mostly_link(sent):
                 continue
             st = _stems(sent)
-            lex = sum(w for t, w in weights.items() if _covered(t, st)) / total
+            lex = sum(w for t, w in weights.items() if _covered(t, st)) / total if weights else 0.5
             exp = len(exp_stems & st) / (len(exp_stems) or 1)
-            score = 0.55 * lex + 0.1 * exp + 0.25 * rel + 0.35 * max(c.dense, 0.0) - 0.02 * i
-            out.append(_Sent(i, s, e, sent, score, lex))
+            score = 0.5 * lex + 0.1 * exp + 0.3 * rel + 0.3 * max(c.dense, 0.0) - 0.03 * i - 0.01 * k
+            lex_all = sum(w for t, w in all_weights.items() if _covered(t, st | doc_stems)) / all_total
+            out.append(_Sent(i, s, e, sent, score, lex, lex_all))
     out.sort(key=lambda x: x.score, reverse=True)
     return out
+
+
+def _mostly_link(sent: str) -> bool:
+    links = sum(len(m) for m in re.findall(r"https?://\S+", sent))
+    return links > len(sent) * 0.4
 
 
 def _similar(a: str, b: str) -> bool:
@@ -189,22 +219,45 @@ def _similar(a: str, b: str) -> bool:
     return len(sa & sb) / min(len(sa), len(sb)) > 0.7
 
 
-def _choose(sents: list[_Sent]) -> list[_Sent]:
+def _choose(sents: list[_Sent], cands: list[Candidate]) -> list[_Sent]:
+    """Passage first, in retrieval order: the best sentence of the top passage and the sentence that
+    follows it in the same paragraph (it usually carries the figures), then the best sentence of each
+    next passage that speaks to the question's own terms. Weak passages are skipped."""
+    by_cand: dict[int, list[_Sent]] = {}
+    for x in sents:
+        by_cand.setdefault(x.cand_index, []).append(x)
+    top_dense = max((c.dense for c in cands[:6]), default=0.0)
     chosen: list[_Sent] = []
-    per: dict[int, int] = {}
-    top = sents[0].score
-    for s in sents:
-        if len(chosen) >= MAX_SENTENCES:
+
+    def fresh(x: _Sent) -> bool:
+        return x not in chosen and not any(_similar(x.text, c.text) for c in chosen)
+
+    # passages in order of their best sentence (which blends retrieval rank, cosine and term overlap)
+    order = sorted(by_cand, key=lambda i: by_cand[i][0].score, reverse=True)
+    for rank, i in enumerate(order):
+        if len(chosen) >= MAX_SENTENCES or len({c.cand_index for c in chosen}) >= MAX_PASSAGES:
             break
-        if s.score < top * 0.6:
-            break
-        if per.get(s.cand_index, 0) >= MAX_PER_PASSAGE:
+        options = [x for x in by_cand[i] if fresh(x)]
+        if not options:
             continue
-        if any(_similar(s.text, c.text) for c in chosen):
+        pick = options[0]
+        if rank > 0 and not (pick.lex >= 0.25 or (pick.lex_all >= 0.5 and cands[i].dense >= top_dense - 0.08)):
             continue
-        chosen.append(s)
-        per[s.cand_index] = per.get(s.cand_index, 0) + 1
+        chosen.append(pick)
+        if not [c for c in chosen if c.cand_index == i and c is not pick] and len(chosen) < MAX_SENTENCES:
+            follow = _following(pick, by_cand[i], cands[i].row["text"])
+            if follow is not None and fresh(follow) and (rank == 0 or follow.lex >= 0.25):
+                chosen.append(follow)
     return chosen
+
+
+def _following(pick: _Sent, same: list[_Sent], text: str) -> _Sent | None:
+    """The sentence right after `pick` in the same paragraph, if there is one."""
+    nxt = [x for x in same if x.start > pick.end and x.start - pick.end <= 3]
+    if not nxt:
+        return None
+    gap = text[pick.end:nxt[0].start]
+    return None if "\n\n" in gap else min(nxt, key=lambda x: x.start)
 
 
 def _render(chosen: list[_Sent], cands: list[Candidate], max_citations: int) -> tuple[str, list[Citation]]:
@@ -241,13 +294,38 @@ def _render(chosen: list[_Sent], cands: list[Candidate], max_citations: int) -> 
             if c.chunk_id not in n_for:
                 n_for[c.chunk_id] = len(citations) + 1
                 citations.append(_citation(n_for[c.chunk_id], c, s))
-            parts.append(f"{_clean_sentence(s.text)} [{n_for[c.chunk_id]}]")
+            parts.append(_mark(_clean_sentence(s.text), n_for[c.chunk_id]))
         paragraphs.append(f"{doc_label(row)}: " + " ".join(parts))
-    return "\n\n".join(paragraphs), citations[:max_citations]
+    # Related passages the answer did not quote, so a member can check them too.
+    top_dense = max((c.dense for c in cands), default=0.0)
+    related = []
+    for c in cands:
+        if len(citations) >= max_citations:
+            break
+        if c.chunk_id in n_for or c.dense < top_dense - 0.12:
+            continue
+        if any(c.row["text"] == cands[k].row["text"] for k in range(len(cands)) if cands[k].chunk_id in n_for):
+            continue
+        n_for[c.chunk_id] = len(citations) + 1
+        first = next(iter(split_sentences(c.row["text"])), (0, len(c.row["text"])))
+        citations.append(_citation(n_for[c.chunk_id], c, _Sent(0, first[0], first[1], c.row["text"][first[0]:first[1]], 0.0)))
+        section = f" \u2014 {c.row['section']}" if c.row["section"] else ""
+        related.append(f"[{n_for[c.chunk_id]}] {c.row['title']}{section}")
+    if related:
+        paragraphs.append("See also: " + "; ".join(related) + ".")
+    return "\n\n".join(paragraphs), citations
 
 
 def _clean_sentence(text: str) -> str:
     return " ".join(text.split())
+
+
+def _mark(sentence: str, n: int) -> str:
+    """Put the citation marker inside the sentence's final punctuation: "... consent [2]."."""
+    m = re.search(r"([.!?:;]+[\"'\u201d\u2019)]*)$", sentence)
+    if m:
+        return f"{sentence[:m.start()]} [{n}]{m.group(1)}"
+    return f"{sentence} [{n}]"
 
 
 def _citation(n: int, c: Candidate, s: _Sent) -> Citation:

@@ -15,6 +15,7 @@ from .models import Chunk, ParsedDocument, Section
 # Sentence end: . ! ? (optionally followed by a quote/bracket) then whitespace and an upper-case
 # letter, digit, quote or bracket. Avoids splitting "Art. 16.B", "U.S.", "e.g. the", "No. 446".
 _ABBREV = re.compile(r"(?:\b(?:[A-Z]|Art|Sec|Secs|No|Nos|Mr|Ms|Mrs|Dr|St|Inc|Co|Corp|Ltd|Jr|Sr|vs|etc|e\.g|i\.e|U\.S|Gov|Sen|Sens|Rep|Reps|H\.R|S|pp|p|approx|Ch|Stats|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)\.)$")
+_SKIP_SECTION = re.compile(r"(?:^|> )(?:Sources|References|Source list)$", re.I)
 _SENT_END = re.compile(r"[.!?][\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])")
 
 
@@ -89,6 +90,8 @@ def chunk_document(
     chunks: list[Chunk] = []
     text = doc.text
     for unit in _units(doc.sections):
+        if _SKIP_SECTION.search(unit.section):
+            continue  # reference lists are kept in the document, not retrieved as passages
         body = text[unit.start:unit.end]
         spans = [(unit.start + s, unit.start + e) for s, e in split_sentences(body)]
         spans = _split_long(text, spans, count_tokens, max_tokens)

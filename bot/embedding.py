@@ -95,6 +95,12 @@ class SentenceTransformerEmbedder:
         enc = self.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
         return [len(ids) for ids in enc]
 
+    def is_common_word(self, word: str) -> bool:
+        """A whole word in the model's WordPiece vocabulary is ordinary English ("prize", "trouble");
+        rare words and names ("teleplay") are split into pieces."""
+        vocab = getattr(self.tokenizer, "vocab", None) or {}
+        return word.lower() in vocab
+
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -129,6 +135,9 @@ class HashEmbedder:
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [max(1, int(len(_WORD.findall(t.lower())) * 1.3)) for t in texts]
+
+    def is_common_word(self, word: str) -> bool:
+        return True  # no vocabulary: never treat a word as a rare, specific term
 
 
 def load_embedder(name: str) -> Embedder:

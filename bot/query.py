@@ -22,6 +22,36 @@ STOPWORDS = set(
     its can could would should will shall may might must much many lot lots kind sort bit""".split()
 )
 
+# Words that set the scene of a question but are never what it asks about: a document not
+# containing them says nothing about whether it answers ("they told me TONIGHT ...").
+INCIDENTAL = set(
+    """today tonight tomorrow yesterday morning evening night afternoon week weekend month months year years
+    day days hour hours minute minutes time times season seasons episode episodes show shows set sets shoot
+    shooting gig gigs job jobs work working worked call called calls callback audition auditions agent agents
+    manager managers mom dad mother father wife husband son daughter brother sister friend friends family
+    relative relatives parent parents kid kids guy guys people person member members union unions thanks
+    please help confused wondering asking question questions answer answers heard hear hearing read reading
+    saw seen told tell telling basically literally honestly totally seriously pretty super kinda sorta gonna
+    wanna gotta whole thing things stuff part parts different same other another every each again allowed
+    okay sure exactly true false real fine legal illegal happen happens happened happening""".split()
+)
+
+
+def edit_distance(a: str, b: str, limit: int = 3) -> int:
+    """Levenshtein distance, stopping early once it exceeds `limit`."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+        if min(cur) > limit:
+            return limit + 1
+        prev = cur
+    return prev[-1]
+
+
 # Words members type -> words the documents use (added to the keyword query, never replacing).
 SYNONYMS: dict[str, list[str]] = {
     "sag": ["SAG-AFTRA"],
@@ -64,10 +94,11 @@ SYNONYMS: dict[str, list[str]] = {
     "singers": ["Sound Recordings"],
     "vocals": ["Sound Recordings", "voice"],
     "music": ["Sound Recordings"],
-    "dead": ["deceased"],
-    "died": ["deceased"],
+    "dead": ["deceased", "AB 1836"],
+    "died": ["deceased", "AB 1836"],
     "late": ["deceased"],
-    "estate": ["deceased"],
+    "estate": ["deceased", "AB 1836"],
+    "deceased": ["AB 1836"],
     "train": ["training"],
     "trained": ["training"],
     "traning": ["training"],
@@ -82,6 +113,11 @@ SYNONYMS: dict[str, list[str]] = {
     "studio": ["AMPTP"],
     "producers": ["AMPTP"],
     "uk": ["Equity", "Pact"],
+    "aussie": ["Australia", "MEAA"],
+    "aussies": ["Australia", "MEAA"],
+    "brit": ["Equity"],
+    "brits": ["Equity"],
+    "diff": ["different"],
     "britain": ["Equity"],
     "british": ["Equity"],
     "canada": ["ACTRA"],
@@ -103,7 +139,7 @@ SYNONYMS: dict[str, list[str]] = {
 
 # Union / agreement signals: pattern -> (field, value)
 _UNION_PATTERNS: list[tuple[re.Pattern, str]] = [
-    (re.compile(r"\bsag(?:-?aftra)?\b|\bscreen actors\b|\bactors?\b(?!.*\bguild of america\b)", re.I), "SAG-AFTRA"),
+    (re.compile(r"\bsag(?:-?aftra)?\b|\bscreen actors\b|\baftra\b", re.I), "SAG-AFTRA"),
     (re.compile(r"\bwga\b|\bwriters? guild\b|\bwriters?\b|\bscreenwriters?\b|\bmba\b", re.I), "WGA"),
     (re.compile(r"\bdga\b|\bdirectors?\b", re.I), "DGA"),
     (re.compile(r"\biatse\b|\bcrew\b|\bstagehands?\b", re.I), "IATSE"),
@@ -168,8 +204,12 @@ def tokenize(text: str) -> list[str]:
     return [m.group(0) for m in _WORD.finditer(text)]
 
 
+_JOINED_REF = re.compile(r"\b(ab|sb|hr|s)(\d{2,5})\b", re.I)
+
+
 def analyse(question: str) -> QueryInfo:
     text = " ".join(question.split())
+    text = _JOINED_REF.sub(lambda m: f"{m.group(1).upper()} {m.group(2)}", text)  # "ab2602" -> "AB 2602"
     words = tokenize(text)
     terms: list[str] = []
     expansions: list[str] = []

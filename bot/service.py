@@ -74,6 +74,13 @@ def embed_text(title: str, section: str, text: str) -> str:
     return f"{head}\n{text}"
 
 
+def dense_text(question: str, q) -> str:
+    """The text embedded for dense search: the question plus the document words for the member words
+    it uses ("AI double" -> "digital replica"), which the embedding model may not know."""
+    extra = [e for e in q.expansions if e.lower() not in question.lower()]
+    return question if not extra else f"{question} ({', '.join(extra[:6])})"
+
+
 class Service:
     def __init__(self, settings: Settings, embedder: Embedder):
         self.settings = settings
@@ -172,11 +179,12 @@ class Service:
             gen = self._current()
             full = with_history(question[:2000], list(history))
             q = analyse(full)
-            vec = self.embedder.encode_query(full) if mode != "keyword" else None
+            vec = self.embedder.encode_query(dense_text(full, q)) if mode != "keyword" else None
             cands = retrieve(gen, q, vec, mode=mode, union_filter=union)
             idf = self._idf(gen, q.terms)
             ans = answer_mod.compose(question, q, cands, idf, lambda t: self._vocab_has(gen, t),
-                                     max_citations=self.settings.top_k)
+                                     max_citations=self.settings.top_k,
+                                     is_common=getattr(self.embedder, "is_common_word", lambda w: True))
             ans.candidates = cands  # type: ignore[attr-defined]
         ans.answer_id = uuid.uuid4().hex[:16]
         ans.latency_ms = (time.perf_counter() - t0) * 1000
@@ -193,9 +201,22 @@ class Service:
         return {t: self._idf_cache.get(t, 1.0) for t in terms}
 
     def _vocab_has(self, gen: Generation, term: str) -> bool:
+        """Does the corpus know this word (in some form), or is it a likely typo of a word it knows?"""
         if term not in self._vocab_cache:
-            self._vocab_cache[term] = gen.store.term_doc_freq([term]).get(term, 0) > 0
+            self._vocab_cache[term] = self._known_word(gen, term.lower())
         return self._vocab_cache[term]
+
+    @staticmethod
+    def _known_word(gen: Generation, w: str) -> bool:
+        from .query import edit_distance
+
+        forms = {w, w.rstrip("s"), w + "s", w + "es", w.removesuffix("ed"), w.removesuffix("ing"), w + "e"}
+        if any(f and gen.store.has_word(f) for f in forms):
+            return True
+        if gen.store.term_doc_freq([w]).get(w, 0) > 0:  # porter-stem match ("negotiating" ~ "negotiation")
+            return True
+        limit = 1 if len(w) <= 5 else 2
+        return any(edit_distance(w, cand, limit) <= limit for cand in gen.store.near_words(w))
 
     # -- reading ------------------------------------------------------------------------------------
     def documents(self) -> list[DocumentInfo]:

@@ -63,7 +63,17 @@ MIGRATIONS: list[str] = [
     CREATE VIRTUAL TABLE chunks_fts USING fts5(text, section, title, tokenize = 'porter unicode61');
     CREATE TABLE tombstones (source_key TEXT PRIMARY KEY, removed_at TEXT NOT NULL);
     """,
+    # 2: the raw (unstemmed) vocabulary of the indexed text, for "does the corpus know this word / is it a typo"
+    """
+    CREATE TABLE words (word TEXT PRIMARY KEY) WITHOUT ROWID;
+    """,
 ]
+
+_VOCAB_WORD = re.compile(r"[a-z][a-z0-9'\-]*[a-z0-9]|[a-z]")
+
+
+def vocabulary(text: str) -> set[str]:
+    return {w.strip("'-") for w in _VOCAB_WORD.findall(text.lower())}
 
 
 def connect(path: Path, readonly: bool = False) -> sqlite3.Connection:
@@ -104,9 +114,18 @@ class Store:
     def __init__(self, path: Path, readonly: bool = False):
         self.path = Path(path)
         self.conn = connect(self.path, readonly=readonly)
+        self.lock = threading.RLock()
         if not readonly:
             migrate(self.conn)
-        self.lock = threading.RLock()
+            self._backfill_words()
+
+    def _backfill_words(self) -> None:
+        has_words = self.conn.execute("SELECT 1 FROM words LIMIT 1").fetchone()
+        has_chunks = self.conn.execute("SELECT 1 FROM chunks LIMIT 1").fetchone()
+        if has_chunks and not has_words:
+            with self.conn:
+                for (text,) in self.conn.execute("SELECT text FROM chunks").fetchall():
+                    self._add_words(text)
 
     def close(self) -> None:
         with self.lock:
@@ -218,13 +237,30 @@ class Store:
                 )
                 cid = cur.lastrowid
                 ids.append(cid)
+                self._add_words(chunk.text)
                 self.conn.execute(
                     "INSERT INTO chunks_fts(rowid, text, section, title) VALUES(?,?,?,?)",
                     (cid, chunk.text, chunk.section, _fts_title(meta)),
                 )
+            self._add_words(_fts_title(meta))
             self._bump_version()
         self.last_removed = removed
         return ids
+
+    def _add_words(self, text: str) -> None:
+        self.conn.executemany("INSERT OR IGNORE INTO words(word) VALUES(?)", [(w,) for w in vocabulary(text)])
+
+    def has_word(self, word: str) -> bool:
+        with self.lock:
+            return self.conn.execute("SELECT 1 FROM words WHERE word=?", (word.lower(),)).fetchone() is not None
+
+    def near_words(self, word: str) -> list[str]:
+        """Words of similar length sharing the first letter (candidates for a typo check)."""
+        w = word.lower()
+        with self.lock:
+            return [r[0] for r in self.conn.execute(
+                "SELECT word FROM words WHERE word >= ? AND word < ? AND length(word) BETWEEN ? AND ?",
+                (w[0], chr(ord(w[0]) + 1), len(w) - 2, len(w) + 2))]
 
     def delete_document(self, doc_id: str, tombstone_key: str | None = None, removed_at: str = "") -> list[int]:
         with self.lock, self.conn:
