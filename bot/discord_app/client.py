@@ -1,0 +1,310 @@
+"""The composition root of the Discord shell.
+
+`UnionBot` is built from `Settings` and a core `Service` (which never imports discord). Shared
+resources are made in `setup_hook` (the feedback store, the heartbeat task, the cogs) and released in
+`close()`. Cogs are loaded from the explicit `EXTENSIONS` tuple; a cog that fails to load is logged and
+the bot carries on without it.
+
+Entry points used by the CLI:
+- `run_bot(settings, service)` — `python -m bot serve` when DISCORD_TOKEN is set;
+- `sync_commands(settings, guild_id)` — `python -m bot sync [--guild ID]`, the only place slash commands
+  are registered with Discord (never on startup).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands, tasks
+
+from ..errors import ConfigError, UserError
+from ..feedback import FeedbackStore
+from .checks import MissingRole
+from .render import NO_MENTIONS
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS: tuple[str, ...] = (
+    "bot.discord_app.cogs.ask",
+    "bot.discord_app.cogs.documents",
+    "bot.discord_app.cogs.moderation",
+    "bot.discord_app.cogs.help",
+    "bot.discord_app.cogs.feedback",
+)
+
+APOLOGY = "Sorry \u2014 something went wrong on my side. It has been logged; please try again in a moment."
+TOKEN_REJECTED = "Discord rejected DISCORD_TOKEN (reset it in the developer portal, Bot page, and update .env)."
+HEARTBEAT_FILENAME = "heartbeat.json"
+HEARTBEAT_EVERY_S = 30.0
+
+
+class AppTree(app_commands.CommandTree):
+    """One place that turns command errors into what the member sees."""
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        await interaction.client.report_error(interaction, error)  # type: ignore[attr-defined]
+
+
+def error_text(error: BaseException) -> tuple[str, bool]:
+    """(text for the member, expected?) for an exception raised while handling an interaction."""
+    original = getattr(error, "original", None) or error
+    if isinstance(original, UserError):
+        return str(original), True
+    if isinstance(error, MissingRole):
+        return str(error), True
+    if isinstance(error, app_commands.CommandOnCooldown):
+        wait = max(1, math.ceil(error.retry_after))
+        return f"You're asking a little fast \u2014 please try again in {wait} second{'s' if wait != 1 else ''}.", True
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "This command works in a server channel, not in direct messages.", True
+    if isinstance(error, app_commands.TransformerError):
+        return "One of the values you gave isn't valid for its option; please check it and try again.", True
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use this command here.", True
+    return APOLOGY, False
+
+
+class UnionBot(commands.Bot):
+    def __init__(self, settings: Any, service: Any, *, message_content: bool = True, feedback: FeedbackStore | None = None,
+                 **options: Any):
+        intents = discord.Intents.default()
+        intents.message_content = message_content  # privileged; see docs/discord.md
+        intents.typing = False
+        intents.presences = False
+        intents.members = False
+        super().__init__(
+            # No prefix commands: mentions and replies are handled by the ask cog's on_message.
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=intents,
+            allowed_mentions=NO_MENTIONS,
+            tree_cls=AppTree,
+            allowed_contexts=app_commands.AppCommandContext(guild=True, dm_channel=False, private_channel=False),
+            allowed_installs=app_commands.AppInstallationType(guild=True, user=False),
+            max_messages=1000,
+            **options,  # e.g. guild_ready_timeout (tests)
+        )
+        self.settings = settings
+        self.service = service
+        self.feedback: FeedbackStore | None = feedback
+        self._owns_feedback = feedback is None
+        self.message_content = message_content
+        self.started_at = time.time()
+        self.connected_at: float | None = None
+        self.gateway_connected = False
+        self.last_event = 0.0
+        self.failed_extensions: dict[str, str] = {}
+        self._heartbeat_lock = asyncio.Lock()
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+    @property
+    def serving(self) -> bool:
+        """False for the sync-only instance (no core service)."""
+        return self.service is not None
+
+    async def setup_hook(self) -> None:
+        if self.serving:
+            if self.feedback is None:
+                self.feedback = await asyncio.to_thread(FeedbackStore.open, self.settings)
+        for name in EXTENSIONS:
+            try:
+                await self.load_extension(name)
+            except Exception as exc:  # noqa: BLE001 - one broken cog must not take the bot down
+                self.failed_extensions[name] = f"{type(exc).__name__}: {exc}"
+                log.exception("failed to load extension %s; continuing without it", name)
+        if self.serving:
+            self.heartbeat.start()
+
+    async def close(self) -> None:
+        if self.heartbeat.is_running():
+            self.heartbeat.cancel()
+        self.gateway_connected = False
+        if self.serving:
+            await self._write_heartbeat()
+        await super().close()
+        if self.feedback is not None and self._owns_feedback:
+            await asyncio.to_thread(self.feedback.close)
+            self.feedback = None
+
+    async def on_message(self, message: discord.Message) -> None:
+        """No prefix commands; the ask cog listens for mentions, replies and thread follow-ups."""
+        return None
+
+    # ---- heartbeat file for the health check -------------------------------------------------------
+    def heartbeat_path(self) -> Path:
+        return Path(self.settings.index_dir) / HEARTBEAT_FILENAME
+
+    def heartbeat_data(self) -> dict:
+        last = self.last_event
+        keep_alive = getattr(self.ws, "_keep_alive", None) if self.ws is not None else None
+        last_recv = getattr(keep_alive, "_last_recv", None)
+        if last_recv is not None:  # heartbeat ACKs count as signs of life, too
+            last = max(last, time.time() - (time.perf_counter() - last_recv))
+        latency = self.latency
+        return {
+            "gateway_connected": bool(self.gateway_connected and not self.is_closed()),
+            "last_event": round(last, 3),
+            "latency_ms": None if (latency is None or math.isinf(latency) or math.isnan(latency)) else round(latency * 1000, 1),
+            "written_at": round(time.time(), 3),
+            "pid": os.getpid(),
+        }
+
+    async def _write_heartbeat(self) -> None:
+        path = self.heartbeat_path()
+
+        def write(data: dict) -> None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, path)
+
+        async with self._heartbeat_lock:  # one writer at a time, so the newest state is the one on disk
+            try:
+                await asyncio.to_thread(write, self.heartbeat_data())
+            except OSError as exc:
+                log.warning("could not write %s: %s", path, exc)
+
+    @tasks.loop(seconds=HEARTBEAT_EVERY_S)
+    async def heartbeat(self) -> None:
+        await self._write_heartbeat()
+
+    @heartbeat.before_loop
+    async def _heartbeat_after_ready(self) -> None:
+        await self.wait_until_ready()
+
+    async def _connected(self) -> None:
+        self.gateway_connected = True
+        self.connected_at = self.connected_at or time.time()
+        self.last_event = time.time()
+        if self.serving:
+            await self._write_heartbeat()
+
+    async def on_ready(self) -> None:
+        log.info("connected to Discord as %s (%s) in %d guild(s)", self.user, self.user and self.user.id, len(self.guilds))
+        await self._connected()
+
+    async def on_resumed(self) -> None:
+        log.info("gateway session resumed")
+        await self._connected()
+
+    async def on_disconnect(self) -> None:
+        self.gateway_connected = False
+        if self.serving:
+            await self._write_heartbeat()
+
+    async def on_socket_event_type(self, event_type: str) -> None:
+        self.last_event = time.time()
+
+    # ---- errors ---------------------------------------------------------------------------------------
+    async def report_error(self, interaction: discord.Interaction, error: BaseException, *, where: str | None = None) -> None:
+        """Tell the member what went wrong (ephemeral); log unexpected errors in full, with traceback."""
+        text, expected = error_text(error)
+        name = where or (interaction.command.qualified_name if interaction.command else f"interaction type {interaction.type}")
+        if expected:
+            log.info("refused %s for interaction %s: %s", name, interaction.id, type(getattr(error, "original", None) or error).__name__)
+        else:
+            original = getattr(error, "original", None) or error
+            log.error("unexpected error in %s (interaction %s)", name, interaction.id, exc_info=original)
+        await send_ephemeral(interaction, text)
+
+
+PROGRESS_KEY = "shows_progress"  # interaction.extras flag: the original reply is a progress line to replace
+PUBLIC_THINKING_KEY = "public_thinking"  # interaction.extras flag: the original is a public "thinking..." placeholder
+
+
+async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
+    """Ephemeral message for the member: the response if none was sent yet; else it replaces a progress
+    line (see PROGRESS_KEY) or a "thinking..." placeholder, or comes as an ephemeral followup."""
+    try:
+        if interaction.response.is_done():
+            if interaction.extras.pop(PUBLIC_THINKING_KEY, False):
+                # A followup would inherit the public visibility of the deferral: remove the placeholder
+                # and send the message on its own, visible only to the member.
+                try:
+                    await interaction.delete_original_response()
+                except discord.HTTPException:
+                    pass
+            if interaction.extras.get(PROGRESS_KEY):
+                interaction.extras[PROGRESS_KEY] = False
+                await interaction.edit_original_response(content=text, embeds=[], view=None, allowed_mentions=NO_MENTIONS)
+                return
+            await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        else:
+            await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+    except discord.HTTPException as exc:
+        log.warning("could not send an error message for interaction %s: %s", interaction.id, exc)
+
+
+# ---- entry points -------------------------------------------------------------------------------------
+
+async def _serve(settings: Any, service: Any, message_content: bool) -> None:
+    bot = UnionBot(settings, service, message_content=message_content)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(sig, lambda: asyncio.ensure_future(bot.close()))
+        except (NotImplementedError, RuntimeError, ValueError):  # not on the main thread / Windows
+            pass
+    async with bot:
+        await bot.start(settings.discord_token)
+
+
+def run_bot(settings: Any, service: Any) -> None:
+    """Run the bot until it is stopped (SIGTERM/SIGINT). The caller owns `service` and closes it."""
+    if not settings.discord_token:
+        raise ConfigError("DISCORD_TOKEN is not set.")
+    message_content = True
+    while True:
+        try:
+            asyncio.run(_serve(settings, service, message_content))
+            return
+        except discord.PrivilegedIntentsRequired:
+            if not message_content:
+                raise
+            log.warning(
+                "The Message Content intent is not enabled for this application in the Discord developer portal. "
+                "Continuing without it: slash commands, mentions and replies that ping the bot still work; "
+                "follow-ups in threads need to mention the bot. See docs/discord.md."
+            )
+            message_content = False
+        except discord.LoginFailure:
+            raise ConfigError(TOKEN_REJECTED) from None
+        except discord.ConnectionClosed as exc:
+            if exc.code == 4004:  # authentication failed (e.g. the token was reset while running)
+                raise ConfigError(TOKEN_REJECTED) from None
+            raise
+
+
+async def sync_commands(settings: Any, guild_id: int | None) -> list[str]:
+    """Register the slash commands with Discord (to one guild — instant — or globally), then log out.
+
+    Returns the names of the synced top-level commands (the CLI prints them).
+    """
+    if not settings.discord_token:
+        raise ConfigError("DISCORD_TOKEN is not set.")
+    bot = UnionBot(settings, None)
+    try:
+        async with bot:
+            await bot.login(settings.discord_token)  # runs setup_hook: loads the cogs, no gateway connection
+            if bot.failed_extensions:
+                raise ConfigError("Not syncing: some command modules failed to load: " + ", ".join(bot.failed_extensions))
+            if guild_id:
+                guild = discord.Object(id=int(guild_id))
+                bot.tree.copy_global_to(guild=guild)
+                synced = await bot.tree.sync(guild=guild)
+            else:
+                synced = await bot.tree.sync()
+    except discord.LoginFailure:
+        raise ConfigError(TOKEN_REJECTED) from None
+    names = [c.name for c in synced]
+    log.info("synced %d command(s) %s: %s", len(names), f"to guild {guild_id}" if guild_id else "globally", ", ".join(names))
+    return names
