@@ -27,10 +27,11 @@ MAX_PER_PASSAGE = 2
 MAX_PASSAGES = 4
 MAX_QUOTE = 300
 
+# Statements that the sources do NOT have something (not mere caveats like "not confirmed").
 _NOT_FOUND = re.compile(
-    r"\b(?:was|were|is|are|has|have)\s+not\s+(?:been\s+)?(?:found|confirmed|verified|reported|known|published|"
-    r"disclosed|available)\b|\bnot\s+found\b|\bno\b[^.]{0,80}\b(?:was|were)\s+found\b|\bunknown\b|"
-    r"\bcould not (?:be )?(?:found|confirmed|verified|read)\b|\bcannot (?:say|be answered)\b|\bhas no text\b",
+    r"\b(?:was|were|is|are|has|have)\s+not\s+(?:been\s+)?found\b|\bnot\s+found\b|"
+    r"\bno\b[^.]{0,80}\b(?:was|were)\s+found\b|\bcould not (?:be )?found\b|"
+    r"\bcannot (?:say|be answered|tell)\b|\bhas no text\b|\b(?:outcome|result) (?:is|was|remains) unknown\b",
     re.I,
 )
 
@@ -96,8 +97,12 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
     # Terms the corpus has never seen (typos, chat words) cannot be covered and are left out of it.
 
     total = hit = 0.0
+    rare = max(idf.values(), default=1.0)
     for t in q.terms:
+        if t in INCIDENTAL:
+            continue
         if not vocab_has(t) and not any(vocab_has(x.split()[0].lower()) for x in SYNONYMS.get(t, [])):
+            total += rare  # a real word the documents never use: the question is about something else
             continue
         w = idf.get(t, 1.0)
         total += w
@@ -138,6 +143,33 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
     return {"best_dense": best_dense, "coverage": coverage, "missing": missing}
 
 
+# What kind of value a question asks for, and what such a value looks like in a passage.
+_ASKS = [
+    ("percentage", re.compile(r"\bwhat\s*%|\bwhat percent|\bpercentage\b|\bvote share\b|%\s*(?:voted|of)\b", re.I),
+     re.compile(r"\d+(?:\.\d+)?\s?%|\bpercent\b")),
+    ("date", re.compile(r"\bwhat (?:date|day)\b|\bwhich (?:date|day)\b|\bexactly when\b", re.I),
+     re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+                r"\s+\d{1,2}\b|\b\d{4}-\d{2}-\d{2}\b")),
+    ("amount", re.compile(r"\bhow much\b|\b(?:scale|hourly|day|daily|weekly) rate\b|\bper (?:script|episode|hour|day)\b|"
+                          r"\bminimum (?:pay|rate|fee)\b|\bdues\b", re.I),
+     re.compile(r"\$\s?\d|\d+(?:\.\d+)?\s*(?:×|x)\s*scale|\bscale\b|\d+(?:\.\d+)?\s?%|\bfull day\b|\bpro rata\b|"
+                r"\b\d+[\s-]*(?:hours?|days?|weeks?|months?|years?)\b")),
+    ("number", re.compile(r"\bhow many\b|\bhow long\b", re.I),
+     re.compile(r"\b\d+\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|forty|fifty|seventy)\b", re.I)),
+    ("name", re.compile(r"^\s*who\b|\bwho (?:won|is|was|heads|leads|negotiated|signed)\b", re.I),
+     re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-zA-Z'\-]+")),
+]
+
+
+def asked_value(q: QueryInfo, sentences: list[str]) -> str:
+    """If the question asks for a percentage / date / amount / number / name and none of the answer's
+    sentences holds a value of that kind, name what is missing."""
+    for label, asks, looks in _ASKS:
+        if asks.search(q.text) and not any(looks.search(x) and not _NOT_FOUND.search(x) for x in sentences):
+            return f"the {label} you asked for"
+    return ""
+
+
 def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has,
             max_citations: int = 5, is_common=lambda w: True) -> Answer:
     if not cands:
@@ -152,6 +184,9 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
     if not sents:
         return abstain(question)
     chosen = _choose(sents, cands[:6])
+    asked = asked_value(q, [x.text for x in chosen])
+    if asked:
+        sig["missing"].append(asked)
     note = ""
     partial = False
     if sig["missing"]:
