@@ -37,6 +37,27 @@ _NOT_FOUND = re.compile(
 
 _WORD = re.compile(r"[a-z0-9$%]+")
 
+def covered_summary(documents) -> str:
+    """What the indexed documents cover, for abstentions: the unions and the laws, from the index itself."""
+    unions, laws = [], []
+    for d in documents:
+        if d.doc_type in ("law", "bill"):
+            name = d.title.split(" \u2014 ")[0].split(" (")[0]
+            if name not in laws:
+                laws.append(name)
+        elif d.union and d.union not in ("Industry",) and d.union not in unions:
+            unions.append(d.union)
+    if not unions and not laws:
+        return "No documents are indexed yet."
+    parts = []
+    if unions:
+        parts.append("agreements and news of " + ", ".join(unions[:12]))
+    if laws:
+        parts.append("the laws " + "; ".join(laws[:8]))
+    return ("I cover the AI provisions in " + " and ".join(parts) + ". Try asking, for example, "
+            "\"Do they need my consent to make a digital replica of me?\"")
+
+
 COVERED_TOPICS = (
     "I cover the AI provisions of the WGA, SAG-AFTRA (TV/theatrical, video games, commercials, animation, "
     "sound recordings), DGA, IATSE and Animation Guild agreements, the laws on digital replicas "
@@ -171,18 +192,18 @@ def asked_value(q: QueryInfo, sentences: list[str]) -> str:
 
 
 def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has,
-            max_citations: int = 5, is_common=lambda w: True) -> Answer:
+            max_citations: int = 5, is_common=lambda w: True, covered: str = "") -> Answer:
     if not cands:
-        return abstain(question)
+        return abstain(question, covered)
     sig = assess(q, cands, idf, vocab_has, is_common)
     if sig["best_dense"] < ABSTAIN_DENSE and sig["coverage"] < 0.5 or (
         sig["best_dense"] < SUPPORT_DENSE and sig["coverage"] < MIN_COVERAGE
     ):
-        return abstain(question)
+        return abstain(question, covered)
 
     sents = _score_sentences(q, cands[:6], idf)
     if not sents:
-        return abstain(question)
+        return abstain(question, covered)
     chosen = _choose(sents, cands[:6])
     asked = asked_value(q, [x.text for x in chosen])
     if asked:
@@ -205,8 +226,9 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
     return ans
 
 
-def abstain(question: str) -> Answer:
-    text = "My documents don't cover that, so I can't give you an answer I could back with a source. " + COVERED_TOPICS
+def abstain(question: str, covered: str = "") -> Answer:
+    text = ("My documents don't cover that, so I can't give you an answer I could back with a source. "
+            + (covered or COVERED_TOPICS))
     return Answer(question=question, text=text, abstained=True, citations=[])
 
 

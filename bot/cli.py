@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("question")
     s.add_argument("--json", action="store_true", help="print one JSON object per question")
     s.add_argument("--union", help="only cite documents of this union")
-    s.add_argument("--mode", choices=("hybrid", "dense", "keyword"), default="hybrid", help=argparse.SUPPRESS)
+    s.add_argument("--mode", choices=("hybrid", "dense", "keyword", "rerank"), default="hybrid", help=argparse.SUPPRESS)
 
     s = sub.add_parser("eval", help="evaluate against a JSONL file of questions")
     s.add_argument("--qa", type=Path, required=True)
@@ -215,7 +215,14 @@ def _dispatch(args, settings: Settings) -> int:
         svc = _open_service(settings)
         from .discord_app.client import run_bot
 
-        run_bot(settings, svc)
+        try:
+            run_bot(settings, svc)
+        except OSError as exc:  # aiohttp connection errors are OSErrors: DNS, refused, no route
+            print(f"error: could not reach Discord ({exc.__class__.__name__}: {exc}). Check the network "
+                  "connection; the bot reconnects by itself once it is connected.", file=sys.stderr)
+            return 1
+        finally:
+            svc.close()
         return 0
     if cmd == "sync":
         if not settings.discord_token:
@@ -226,7 +233,11 @@ def _dispatch(args, settings: Settings) -> int:
 
         from .discord_app.client import sync_commands
 
-        names = asyncio.run(sync_commands(settings, args.guild))
+        try:
+            names = asyncio.run(sync_commands(settings, args.guild))
+        except OSError as exc:
+            print(f"error: could not reach Discord ({exc.__class__.__name__}: {exc}).", file=sys.stderr)
+            return 1
         print("synced: " + ", ".join(names))
         return 0
     raise AssertionError(cmd)
@@ -256,6 +267,8 @@ def _eval(args, settings: Settings) -> int:
     items = load_qa(args.qa)
     svc.ask("warm up")  # first call pays one-off costs; not a member's question
     modes = MODES if args.compare else ("hybrid",)
+    if args.compare and svc.rerank is not None:
+        modes = (*MODES, "rerank")
     results = [evaluate(svc, items, mode=m) for m in modes]
     summaries = [r.summary() for r in results]
     if args.json:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .query import stem
 
-MODES = ("dense", "keyword", "hybrid")
+MODES = ("dense", "keyword", "hybrid")  # + "rerank" when RERANK_MODEL is set
 
 
 def normalise(text: str) -> str:

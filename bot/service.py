@@ -99,6 +99,8 @@ class Service:
         self._vocab_cache: dict[str, bool] = {}
         self.started = time.time()
         self.rerank = None
+        self._covered_key = None
+        self._covered_text = ""
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @classmethod
@@ -106,6 +108,10 @@ class Service:
              progress: "ProgressFn | None" = None) -> "Service":
         """Load the model and the index. With no index yet, build one from CORPUS_DIR (if allowed)."""
         svc = cls(settings, embedder or load_embedder(settings.embedding_model))
+        if settings.rerank_model:
+            from .rerank import load_reranker
+
+            svc.rerank = load_reranker(settings.rerank_model)
         try:
             svc._load_current()
         except IndexMissingError:
@@ -173,24 +179,34 @@ class Service:
         t0 = time.perf_counter()
         question = (question or "").strip()
         if not question or not re.search(r"\w", question):
-            ans = answer_mod.abstain(question)
+            ans = answer_mod.abstain(question, self._covered(self._current()))
             ans.text = "Please ask a question in words, e.g. \"Do they need my consent to scan me?\""
         else:
             gen = self._current()
             full = with_history(question[:2000], list(history))
             q = analyse(full)
             vec = self.embedder.encode_query(dense_text(full, q)) if mode != "keyword" else None
-            cands = retrieve(gen, q, vec, mode=mode, union_filter=union)
+            cands = retrieve(gen, q, vec, mode="hybrid" if mode == "rerank" else mode, union_filter=union)
+            if self.rerank is not None and mode in ("hybrid", "rerank"):
+                cands = self.rerank.rerank(full, cands)
             idf = self._idf(gen, q.terms)
             ans = answer_mod.compose(question, q, cands, idf, lambda t: self._vocab_has(gen, t),
                                      max_citations=self.settings.top_k,
-                                     is_common=getattr(self.embedder, "is_common_word", lambda w: True))
+                                     is_common=getattr(self.embedder, "is_common_word", lambda w: True),
+                                     covered=self._covered(gen))
             ans.candidates = cands  # type: ignore[attr-defined]
         ans.answer_id = uuid.uuid4().hex[:16]
         ans.latency_ms = (time.perf_counter() - t0) * 1000
         log.info("ask: %d chars, abstained=%s, citations=%d, %.1f ms", len(question), ans.abstained,
                  len(ans.citations), ans.latency_ms)
         return ans
+
+    def _covered(self, gen: Generation) -> str:
+        key = ("covered", gen.vectors_version, str(gen.path))
+        if self._covered_key != key:
+            self._covered_text = answer_mod.covered_summary(gen.store.documents())
+            self._covered_key = key
+        return self._covered_text
 
     def _idf(self, gen: Generation, terms: list[str]) -> dict[str, float]:
         need = [t for t in terms if t not in self._idf_cache]
