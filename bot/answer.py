@@ -391,12 +391,30 @@ def _citation(n: int, c: Candidate, s: _Sent) -> Citation:
     if len(quote) > MAX_QUOTE:
         cut = quote.rfind(" ", 0, MAX_QUOTE)
         quote = quote[: cut if cut > 40 else MAX_QUOTE]
+    page_start, page_end = quote_pages(row, s.start, s.start + len(quote))
     return Citation(
         n=n, doc_id=row["doc_id"], title=row["title"], section=row["section"] or "",
-        page_start=row["page_start"], page_end=row["page_end"], quote=quote, text=row["text"],
+        page_start=page_start, page_end=page_end, quote=quote, text=row["text"],
         url=row["url"] or "", score=round(c.fused, 5), chunk_id=c.chunk_id, status=row["status"],
         year=row["year"], union=row["union_name"],
     )
+
+
+def quote_pages(row, start: int, end: int) -> tuple[int | None, int | None]:
+    """The page(s) the quoted span of a chunk is on (falls back to the chunk's page span)."""
+    raw = row["page_map"] if "page_map" in row.keys() else ""
+    if not raw:
+        return row["page_start"], row["page_end"]
+    import json
+
+    marks = json.loads(raw)
+    first = last = None
+    for off, page in marks:
+        if off <= start:
+            first = page
+        if off < end:
+            last = page
+    return (first if first is not None else row["page_start"]), (last if last is not None else row["page_end"])
 
 
 def idf_weights(doc_freq: dict[str, int], n_chunks: int) -> dict[str, float]:

@@ -57,6 +57,17 @@ class _Unit:
     section: str
     pages: list[tuple[int, int | None]]  # (char offset where a page starts, page number)
 
+    def page_map(self, start: int, end: int) -> list[tuple[int, int]] | None:
+        """Where each page starts inside text[start:end], as (offset from start, page number)."""
+        first = self.page_at(start)
+        if first is None:
+            return None
+        out = [(0, first)]
+        for off, number in self.pages:
+            if start < off < end and number is not None:
+                out.append((off - start, number))
+        return out
+
     def page_at(self, offset: int) -> int | None:
         page = None
         for start, number in self.pages:
@@ -115,6 +126,7 @@ def chunk_document(
                     page_end=unit.page_at(end - 1),
                     char_start=start,
                     char_end=end,
+                    page_map=unit.page_map(start, end),
                 )
             )
             if j >= len(spans):

@@ -64,6 +64,7 @@ class Chunk:
     char_start: int
     char_end: int
     id: int | None = None  # SQLite rowid == FAISS id
+    page_map: list[tuple[int, int]] | None = None  # (offset in chunk text, page) where each page starts
 
 
 @dataclass

@@ -67,6 +67,10 @@ MIGRATIONS: list[str] = [
     """
     CREATE TABLE words (word TEXT PRIMARY KEY) WITHOUT ROWID;
     """,
+    # 3: where each page starts inside a chunk, so a citation names the page of its quote
+    """
+    ALTER TABLE chunks ADD COLUMN page_map TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 _VOCAB_WORD = re.compile(r"[a-z][a-z0-9'\-]*[a-z0-9]|[a-z]")
@@ -231,9 +235,10 @@ class Store:
             for chunk, vec, th in zip(chunks, vectors, text_hashes):
                 cur = self.conn.execute(
                     """INSERT INTO chunks(doc_id, ordinal, text, section, page_start, page_end, char_start,
-                       char_end, text_hash, vector) VALUES(?,?,?,?,?,?,?,?,?,?)""",
+                       char_end, text_hash, vector, page_map) VALUES(?,?,?,?,?,?,?,?,?,?,?)""",
                     (doc_id, chunk.ordinal, chunk.text, chunk.section, chunk.page_start, chunk.page_end,
-                     chunk.char_start, chunk.char_end, th, np.asarray(vec, dtype=np.float32).tobytes()),
+                     chunk.char_start, chunk.char_end, th, np.asarray(vec, dtype=np.float32).tobytes(),
+                     json.dumps(chunk.page_map) if chunk.page_map else ""),
                 )
                 cid = cur.lastrowid
                 ids.append(cid)
@@ -304,7 +309,7 @@ class Store:
         with self.lock:
             rows = self.conn.execute(
                 f"""SELECT c.id, c.doc_id, c.ordinal, c.text, c.section, c.page_start, c.page_end,
-                    c.char_start, c.char_end, d.title, d.union_name, d.agreement, d.year, d.status, d.doc_type,
+                    c.char_start, c.char_end, c.page_map, d.title, d.union_name, d.agreement, d.year, d.status, d.doc_type,
                     d.url, d.note, d.date FROM chunks c JOIN documents d ON d.doc_id = c.doc_id
                     WHERE c.id IN ({marks})""",
                 ids,
