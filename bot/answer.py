@@ -220,8 +220,7 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
     text, citations = _render(chosen, cands, max_citations)
     if note:
         text = note + "\n\n" + text
-    ans = Answer(question=question, text=text, abstained=partial, citations=citations, note=note)
-    ans.partial = partial  # type: ignore[attr-defined]
+    ans = Answer(question=question, text=text, abstained=partial, citations=citations, note=note, partial=partial)
     ans.signals = sig  # type: ignore[attr-defined]
     return ans
 
@@ -270,6 +269,10 @@ def _mostly_link(sent: str) -> bool:
 
 
 def _similar(a: str, b: str) -> bool:
+    """Near-duplicate sentences (overlapping chunks). Sentences whose figures differ are never
+    duplicates: "24 hours notice" (2020) and "48 hours notice" (2023) must both be shown."""
+    if set(re.findall(r"\d[\d.,%]*", a)) != set(re.findall(r"\d[\d.,%]*", b)):
+        return False
     sa, sb = _stems(a), _stems(b)
     if not sa or not sb:
         return False
@@ -305,6 +308,28 @@ def _choose(sents: list[_Sent], cands: list[Candidate]) -> list[_Sent]:
             follow = _following(pick, by_cand[i], cands[i].row["text"])
             if follow is not None and fresh(follow) and (rank == 0 or follow.lex >= 0.25):
                 chosen.append(follow)
+    return _with_current_counterparts(chosen, by_cand, cands, fresh)
+
+
+def _with_current_counterparts(chosen: list[_Sent], by_cand: dict[int, list[_Sent]], cands: list[Candidate],
+                               fresh) -> list[_Sent]:
+    """When a superseded agreement answers, the current agreement of the same union that also speaks
+    to the question is quoted too (it leads in the rendered answer), so members see the rule in force."""
+    have_docs = {cands[x.cand_index].doc_id for x in chosen}
+    for x in list(chosen):
+        old = cands[x.cand_index].row
+        if old["status"] != "superseded":
+            continue
+        for i, c in enumerate(cands):
+            row = c.row
+            if (row["status"] != "current" or row["doc_id"] in have_docs or row["union_name"] != old["union_name"]
+                    or not old["union_name"] or row["doc_type"] in ("news", "fact-check")):
+                continue
+            options = [y for y in by_cand.get(i, []) if fresh(y) and (y.lex > 0 or y.lex_all >= 0.5)]
+            if options and (c.dense >= cands[x.cand_index].dense - 0.12 or options[0].lex_all >= 0.6 * x.lex_all):
+                chosen.append(options[0])
+                have_docs.add(row["doc_id"])
+                break
     return chosen
 
 
@@ -324,6 +349,7 @@ def _render(chosen: list[_Sent], cands: list[Candidate], max_citations: int) -> 
     for s in chosen:
         groups.setdefault(cands[s.cand_index].doc_id, []).append(s)
     order = list(groups)
+    docs = tuple(order)  # list.sort empties `order` while it sorts: the key must not read it
     first_rank = {d: i for i, d in enumerate(order)}
 
     def key(doc_id: str):
@@ -331,7 +357,7 @@ def _render(chosen: list[_Sent], cands: list[Candidate], max_citations: int) -> 
         same_union_current = any(
             cands[groups[o][0].cand_index].row["union_name"] == row["union_name"]
             and cands[groups[o][0].cand_index].row["status"] == "current"
-            for o in order if o != doc_id
+            for o in docs if o != doc_id
         )
         demote = 1 if (row["status"] == "superseded" and same_union_current) else 0
         return (demote, first_rank[doc_id])

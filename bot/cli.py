@@ -37,13 +37,6 @@ def _quiet_model_loading() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    try:
-        import transformers
-
-        transformers.logging.set_verbosity_error()
-        transformers.logging.disable_progress_bar()
-    except Exception:  # noqa: BLE001
-        pass
 
 
 def _open_service(settings: Settings, build_if_missing: bool = True):
@@ -85,8 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("ingest", help="add files or folders (PDF, Markdown, HTML, text) to the index")
     s.add_argument("paths", nargs="+", type=Path)
     s.add_argument("--json", action="store_true", help="one JSON object per file")
-    for key in ("title", "union", "agreement", "year", "status", "url", "publisher", "date"):
+    for key in ("title", "union", "agreement", "status", "url", "publisher", "date"):
         s.add_argument(f"--{key}", help=f"set the document's {key} (overrides front matter)")
+    s.add_argument("--year", type=int, help="set the document's year, e.g. 2023 (overrides front matter)")
 
     s = sub.add_parser("rebuild", help="rebuild the whole index from CORPUS_DIR and the documents added since")
     s.add_argument("--json", action="store_true")
@@ -121,7 +115,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help, or a bad option: argparse already printed the reason
+        return int(exc.code or 0)
     try:
         settings = Settings.load()
         if args.index_dir:
@@ -161,17 +158,17 @@ def _dispatch(args, settings: Settings) -> int:
             return 1
         return 1 if bad == len(results) else 0
     if cmd == "rebuild":
+        from .embedding import load_embedder
         from .service import Service
 
         _quiet_model_loading()
-        svc = Service.open(settings, build_if_missing=False) if settings.index_dir.joinpath("current").exists() \
-            else None
-        if svc is None:
-            svc = Service.open(settings, progress=_tqdm_progress())
-            rep = svc._last_report if hasattr(svc, "_last_report") else None
-            print(f"built index at {settings.index_dir}: " + json.dumps(svc.status()))
-            return 0
-        rep = svc.rebuild(_tqdm_progress())
+        # Don't open the current index first: a rebuild must also fix an index built with another
+        # model or a damaged one.
+        svc = Service(settings, load_embedder(settings.embedding_model))
+        try:
+            rep = svc.rebuild(_tqdm_progress())
+        finally:
+            svc.close()
         out = {"documents": rep.documents, "chunks": rep.chunks, "embedded": rep.embedded,
                "refused": [r.to_json() for r in rep.refused], "elapsed_s": rep.elapsed_s}
         print(json.dumps(out) if args.json else

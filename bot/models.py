@@ -27,8 +27,12 @@ class DocumentMeta:
         for key, value in (override or {}).items():
             if key in data and value not in (None, "", []):
                 data[key] = value
-        if data.get("year") not in (None, ""):
-            data["year"] = int(data["year"])
+        year = data.get("year")
+        if year in (None, ""):
+            data["year"] = None
+        else:
+            digits = "".join(ch for ch in str(year) if ch.isdigit())[:4]
+            data["year"] = int(digits) if len(digits) == 4 else None
         return DocumentMeta(**data)
 
 
@@ -162,6 +166,9 @@ class Answer:
     answer_id: str = ""
     note: str = ""  # e.g. "My documents don't cover a 2029 DGA agreement."
     disclaimer: str = DISCLAIMER
+    partial: bool = False  # the documents cover the topic but not what was asked (counts as abstained)
+    generated: bool = False  # text written by the optional LLM (and checked by its guard)
+    fallback_reason: str = ""  # why an LLM answer was not used
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -172,5 +179,7 @@ class Answer:
             "latency_ms": round(self.latency_ms, 2),
             "answer_id": self.answer_id,
             "note": self.note,
+            "partial": self.partial,
+            "generated": self.generated,
             "disclaimer": self.disclaimer,
         }

@@ -34,8 +34,11 @@ def _norm(s: str) -> str:
 
 
 def _matches_union(row, union: str) -> bool:
-    u = _norm(union)
-    return u in _norm(row["union_name"]) or u in _norm(row["title"])
+    u = f" {_norm(union)} "
+    name = f" {_norm(row['union_name'])} "
+    if u.strip() == "sag":
+        u = " sag aftra "
+    return u in name or (not row["union_name"].strip() and u in f" {_norm(row['title'])} ")
 
 
 def retrieve(

@@ -153,7 +153,7 @@ def parse_front_matter(raw: str) -> tuple[dict, str]:
     for line in m.group(1).splitlines():
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        item = re.match(r"^\s+-\s+(.*)$", line)
+        item = re.match(r"^\s*-\s+(.*)$", line)
         if item and current_list:
             data[current_list].append(_unquote(item.group(1)))
             continue
@@ -161,7 +161,10 @@ def parse_front_matter(raw: str) -> tuple[dict, str]:
         if not kv:
             continue
         key, value = kv.group(1).lower(), kv.group(2).strip()
-        if value == "":
+        if value.startswith("[") and value.endswith("]"):
+            data[key] = [_unquote(v) for v in value[1:-1].split(",") if v.strip()]
+            current_list = None
+        elif value == "":
             data[key] = []
             current_list = key
         else:

@@ -38,6 +38,8 @@ def classify_line(line: str) -> Heading | None:
         return None
     for level, pattern in ((1, _L1), (2, _L2), (3, _L3)):
         m = pattern.match(stripped)
+        if m and _continues_sentence(stripped):
+            return None  # "Article 72 of this Agreement and the writer may" is body text, not a heading
         if m:
             title = re.sub(r"\s+", " ", m.group(1)).strip().rstrip(":")
             # A level-2/3 "heading" that reads like a sentence is body text.
@@ -45,6 +47,20 @@ def classify_line(line: str) -> Heading | None:
                 return None
             return Heading(level, title)
     return None
+
+
+_NUMBERED = re.compile(r"^(?:ARTICLE|Article|SIDELETTER|Sideletter|SIDE LETTER|Side Letter|EXHIBIT|Exhibit|APPENDIX|"
+                       r"Appendix|SCHEDULE|Schedule|SECTION|Section|Sec\.|§)?\s*[0-9IVXLC]*[0-9A-Za-z.\-]*\s*")
+
+
+def _continues_sentence(line: str) -> bool:
+    """A line whose words after the number start in lower case (or that ends mid-sentence with a
+    comma or conjunction) is a wrapped line of body text."""
+    rest = _NUMBERED.sub("", line, count=1).lstrip(" .:\u2014-")
+    first = rest.split(" ", 1)[0] if rest else ""
+    if first and first[0].islower():
+        return True
+    return bool(re.search(r"(?:,|\b(?:and|or|the|of|to|a|an|in|by|for|with|that|may|shall))$", line.strip()))
 
 
 class SectionTracker:
