@@ -99,6 +99,7 @@ class Service:
         self._vocab_cache: dict[str, bool] = {}
         self.started = time.time()
         self.rerank = None
+        self.generator = None  # optional LLM (LLM_BASE_URL); its output is checked before use
         self._covered_key = None
         self._covered_text = ""
 
@@ -108,6 +109,10 @@ class Service:
              progress: "ProgressFn | None" = None) -> "Service":
         """Load the model and the index. With no index yet, build one from CORPUS_DIR (if allowed)."""
         svc = cls(settings, embedder or load_embedder(settings.embedding_model))
+        if settings.llm_base_url:
+            from .generate import Generator
+
+            svc.generator = Generator.from_settings(settings)
         if settings.rerank_model:
             from .rerank import load_reranker
 
@@ -142,10 +147,10 @@ class Service:
             self._gen, self._gen_target = gen, target
             self._idf_cache.clear()
             self._vocab_cache.clear()
-            # Close generations retired one swap ago: readers have long finished with them.
-            for g in self._retired:
-                g.close()
-            self._retired = [old] if old else []
+            # Close generations retired two swaps ago: readers have long finished with them.
+            self._retired.append(old) if old else None
+            while len(self._retired) > 2:
+                self._retired.pop(0).close()
 
     def _current(self) -> Generation:
         """The generation to read, reloading if another process swapped or changed the index."""
@@ -196,6 +201,8 @@ class Service:
                                      covered=self._covered(gen))
             ans.candidates = cands  # type: ignore[attr-defined]
         ans.answer_id = uuid.uuid4().hex[:16]
+        if self.generator is not None and not ans.abstained and ans.citations:
+            ans = self.generator.improve(ans)
         ans.latency_ms = (time.perf_counter() - t0) * 1000
         log.info("ask: %d chars, abstained=%s, citations=%d, %.1f ms", len(question), ans.abstained,
                  len(ans.citations), ans.latency_ms)
@@ -468,23 +475,33 @@ class Service:
         tombstones: set[str] = set()
         items: list[tuple[Path, str, dict, str | None]] = []  # (path, origin, meta_override, doc_id)
         if old_target is not None:
+            # Read the previous documents straight from its database: only the vectors depend on the
+            # model, so tombstones and upload metadata survive a model change.
             try:
-                old = open_generation(old_target, self.embedder.name)
-                tombstones = old.store.tombstones()
-                for r in old.store.document_rows():
-                    if r["origin"] == "upload" and Path(r["source_path"]).exists():
-                        import json as _json
+                from .store import Store
 
-                        items.append((Path(r["source_path"]), "upload", _json.loads(r["meta_override"] or "{}"), r["doc_id"]))
-                old.close()
-            except Exception as exc:  # noqa: BLE001 - a broken or other-model index: rebuild from files
+                old = Store(old_target / "index.sqlite", readonly=True)
+                try:
+                    tombstones = old.tombstones()
+                    import json as _json
+
+                    for r in old.document_rows():
+                        if r["origin"] == "upload" and Path(r["source_path"]).exists():
+                            items.append((Path(r["source_path"]), "upload", _json.loads(r["meta_override"] or "{}"),
+                                          r["doc_id"]))
+                finally:
+                    old.close()
+            except Exception as exc:  # noqa: BLE001 - a damaged index: rebuild from the files we have
                 log.warning("previous index not readable (%s); rebuilding from the corpus and uploads folder", exc)
-                known = {str(p) for p, *_ in items}
-                for f in sorted(self.layout.uploads.glob("*")):
-                    if f.suffix in (".pdf", ".md", ".txt", ".html") and str(f) not in known:
-                        items.append((f, "upload", {}, None))
+                items = [(f, "upload", {}, None) for f in sorted(self.layout.uploads.glob("*"))
+                         if f.suffix in (".pdf", ".md", ".txt", ".html")]
         corpus = self.settings.corpus_dir
         corpus_files = []
+        if not corpus.is_dir():
+            from .errors import ConfigError
+
+            raise ConfigError(f"CORPUS_DIR {corpus} does not exist. Set CORPUS_DIR in .env to the folder of "
+                              "shipped documents (default ./corpus).")
         if corpus.is_dir():
             corpus_files = sorted(f for f in corpus.rglob("*") if f.is_file() and f.suffix.lower() in SUPPORTED_SUFFIXES
                                   and not f.name.startswith("."))
