@@ -34,7 +34,7 @@ import numpy as np
 
 from .errors import IndexCorruptError, IndexMissingError, IndexModelMismatchError
 from .store import Store
-from .vectors import VectorIndex
+from .vectors import VectorIndex, fsync_path
 
 log = logging.getLogger(__name__)
 
@@ -53,16 +53,8 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(str(path), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def write_json_atomic(path: Path, data) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")  # unique: two processes may write at once
     with open(tmp, "w") as fh:
         json.dump(data, fh, indent=2, sort_keys=True)
         fh.flush()
@@ -154,7 +146,7 @@ class IndexLayout:
         link_tmp = self.root / f".current-{uuid.uuid4().hex[:6]}"
         os.symlink(os.path.relpath(final, self.root), link_tmp)
         os.replace(link_tmp, self.current)
-        _fsync_dir(self.root)
+        fsync_path(self.root)
         return final
 
     def cleanup(self, keep: Path | None) -> None:
@@ -271,7 +263,7 @@ def finalize_generation(gen: Generation, vector_kind: str = "auto") -> None:
     gen.manifest = make_manifest(gen.store, gen.manifest["model"], dimension, gen.manifest["chunk_tokens"],
                                  gen.manifest["chunk_overlap"], now_iso(), gen.vectors.kind)
     write_json_atomic(gen.path / "manifest.json", gen.manifest)
-    _fsync_dir(gen.path)
+    fsync_path(gen.path)
 
 
 def save_after_write(gen: Generation) -> None:

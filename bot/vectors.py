@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -76,15 +77,15 @@ class VectorIndex:
         """Write atomically: temp file + rename, then the sidecar naming the store version it matches."""
         faiss = _faiss()
         path = Path(path)
-        tmp = path.with_suffix(".tmp")
+        tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")  # unique: two processes may repair at once
         with self.lock:
             faiss.write_index(self.index, str(tmp))
-        _fsync_file(tmp)
+        fsync_path(tmp)
         os.replace(tmp, path)
         side = path.with_suffix(".json")
-        tmp_side = side.with_suffix(".json.tmp")
+        tmp_side = side.with_name(f".{side.name}.{uuid.uuid4().hex[:8]}.tmp")
         tmp_side.write_text(json.dumps({"version": version, "count": self.ntotal, "kind": self.kind}))
-        _fsync_file(tmp_side)
+        fsync_path(tmp_side)
         os.replace(tmp_side, side)
 
     @classmethod
@@ -106,7 +107,8 @@ class VectorIndex:
         return vi, int(side["version"])
 
 
-def _fsync_file(path: Path) -> None:
+def fsync_path(path: Path) -> None:
+    """fsync a file or a directory (a directory, so a rename inside it is durable)."""
     fd = os.open(str(path), os.O_RDONLY)
     try:
         os.fsync(fd)
