@@ -404,11 +404,9 @@ def _clean_sentence(text: str) -> str:
 
 
 def _mark(sentence: str, n: int) -> str:
-    """Put the citation marker inside the sentence's final punctuation: "... consent [2]."."""
-    m = re.search(r"([.!?:;]+[\"'\u201d\u2019)]*)$", sentence)
-    if m:
-        return f"{sentence[:m.start()]} [{n}]{m.group(1)}"
-    return f"{sentence} [{n}]"
+    """A document's sentence, shown as a quotation (it is the document's words, never the bot's
+    instruction), with its citation marker: “… consent.” [2]"""
+    return f"\u201c{sentence}\u201d [{n}]"
 
 
 def _citation(n: int, c: Candidate, s: _Sent) -> Citation:

@@ -53,6 +53,8 @@ def resolve_model_path(name: str) -> str:
 class SentenceTransformerEmbedder:
     """Wraps a sentence-transformers model. Loads from a local path or the HF cache (offline by default)."""
 
+    LOCK_SLICE = 16  # texts encoded per lock hold
+
     def __init__(self, name: str = DEFAULT_MODEL, device: str = "cpu"):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -86,15 +88,21 @@ class SentenceTransformerEmbedder:
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._lock:
-            vectors = self.model.encode(
-                list(texts),
-                batch_size=batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=progress,
-            )
-        return np.asarray(vectors, dtype=np.float32)
+        texts = list(texts)
+        parts = []
+        # The lock (the tokenizer is not safe across threads) is taken per small slice, so a member's
+        # question waits for at most one slice of a rebuild, never for the whole rebuild.
+        step = max(1, min(batch_size, self.LOCK_SLICE))
+        for start in range(0, len(texts), step):
+            with self._lock:
+                parts.append(self.model.encode(
+                    texts[start:start + step],
+                    batch_size=step,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                ))
+        return np.asarray(np.concatenate(parts), dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
         return self.encode([text])[0]

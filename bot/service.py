@@ -183,6 +183,8 @@ class Service:
             mode: str = "hybrid") -> Answer:
         t0 = time.perf_counter()
         question = (question or "").strip()
+        # Members paste the bot's own answers: "[2]" is a citation marker, not a number they ask about.
+        question = re.sub(r"\s*\[\d{1,3}\]", "", question).strip() or question
         if not question or not re.search(r"\w", question):
             ans = answer_mod.abstain(question, self._covered(self._current()))
             ans.text = "Please ask a question in words, e.g. \"Do they need my consent to scan me?\""

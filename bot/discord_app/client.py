@@ -104,12 +104,24 @@ class UnionBot(commands.Bot):
         self.last_event = 0.0
         self.failed_extensions: dict[str, str] = {}
         self._heartbeat_lock = asyncio.Lock()
+        self._core_pool = None
 
     # ---- lifecycle --------------------------------------------------------------------------------
     @property
     def serving(self) -> bool:
         """False for the sync-only instance (no core service)."""
         return self.service is not None
+
+    async def run_core(self, fn, /, *args, **kwargs):
+        """Run a slow core call (answering) on the bot's own worker threads, so quick commands
+        (/help, /status, buttons) on the default pool are never queued behind a burst of questions."""
+        import functools
+
+        if self._core_pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._core_pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="core")
+        return await asyncio.get_running_loop().run_in_executor(self._core_pool, functools.partial(fn, *args, **kwargs))
 
     async def setup_hook(self) -> None:
         if self.serving:
@@ -131,6 +143,9 @@ class UnionBot(commands.Bot):
         if self.serving:
             await self._write_heartbeat()
         await super().close()
+        if self._core_pool is not None:
+            self._core_pool.shutdown(wait=False, cancel_futures=True)
+            self._core_pool = None
         if self.feedback is not None and self._owns_feedback:
             await asyncio.to_thread(self.feedback.close)
             self.feedback = None

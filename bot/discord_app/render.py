@@ -7,6 +7,7 @@ Long text is split with `bot.textsplit` (paragraph > sentence > word), never cut
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -42,9 +43,23 @@ QUOTE_LIMIT = 400
 _EMBED_BUDGET = EMBED_TOTAL_LIMIT - 200
 
 
+_MENTION_SYNTAX = re.compile(r"<(@[!&]?|#)(\d+)>")
+_MASKED_LINK = re.compile(r"\[([^\]\n]{1,300})\]\(\s*<?(https?://[^)\s>]+)>?\s*\)")
+
+
 def neutralise(text: str | None) -> str:
-    """Make @everyone/@here and user/role mentions inert text (a zero-width space after the @)."""
-    return discord.utils.escape_mentions(text or "")
+    """Make @everyone/@here, user/role/channel mentions inert text, and turn masked links
+    ("[here](https://…)") into visible ones, so text from a document or a member can neither ping
+    anyone nor hide where a link goes."""
+    text = discord.utils.escape_mentions(text or "")
+    text = _MENTION_SYNTAX.sub(lambda m: f"<{m.group(1)}\u200b{m.group(2)}>", text)
+    return _MASKED_LINK.sub(lambda m: f"{m.group(1)} ({m.group(2)})", text)
+
+
+def echo(text: str | None) -> str:
+    """A member's own words shown back: mentions inert and all markdown escaped (no links, code or
+    spoilers can be smuggled into the bot's message)."""
+    return discord.utils.escape_markdown(neutralise(" ".join((text or "").split())))
 
 
 @dataclass
@@ -98,7 +113,7 @@ def render_answer(answer: Answer, *, echo_question: bool = True, union: str | No
     disclaimer = truncate(neutralise(answer.disclaimer), 2048)
     content = None
     if echo_question and answer.question:
-        content = f"**Q:** {truncate(neutralise(' '.join(answer.question.split())), QUESTION_ECHO_LIMIT)}"
+        content = f"**Q:** {truncate(echo(answer.question), QUESTION_ECHO_LIMIT)}"
     embeds: list[discord.Embed] = []
     if answer.abstained and not answer.citations:
         text = _body(answer) or "I couldn't find this in the agreements I have, so I won't guess."
@@ -296,7 +311,7 @@ def render_gaps(gaps: Sequence[Gap], retention_days: float) -> list[Outgoing]:
         out = []
         for g in items:
             tally = f" \u00b7 \U0001f44d {g.up} / \U0001f44e {g.down}" if votes else ""
-            out.append(f"\u2022 {truncate(neutralise(' '.join(g.question.split())), 300)} \u2014 {when(g.created_at)}{tally}")
+            out.append(f"\u2022 {truncate(echo(g.question), 300)} \u2014 {when(g.created_at)}{tally}")
         return "\n".join(out)
 
     intro = (f"Questions are kept for {retention_days:g} days, without member names. "

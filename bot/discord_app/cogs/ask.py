@@ -54,7 +54,7 @@ class Ask(commands.Cog):
 
     # ---- the core call, shared by every way of asking --------------------------------------------
     async def answer(self, question: str, *, union: str | None, history: list[str], context_key: str | None) -> Answer:
-        answer = await asyncio.to_thread(self.bot.service.ask, question, union=union, history=tuple(history))
+        answer = await self.bot.run_core(self.bot.service.ask, question, union=union, history=tuple(history))
         await asyncio.to_thread(self.bot.feedback.record_answer, answer, context_key=context_key)
         log.info("answer %s: abstained=%s citations=%d history=%d latency_ms=%.0f", answer.answer_id, answer.abstained,
                  len(answer.citations), len(history), answer.latency_ms)
