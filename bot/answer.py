@@ -26,6 +26,7 @@ MAX_SENTENCES = 5
 MAX_PER_PASSAGE = 2
 MAX_PASSAGES = 4
 MAX_QUOTE = 300
+CURRENT_PEER = 0.95  # a current agreement's sentence at least this close to a superseded one's speaks to it too
 
 # Statements that the sources do NOT have something (not mere caveats like "not confirmed").
 _NOT_FOUND = re.compile(
@@ -204,7 +205,7 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
     sents = _score_sentences(q, cands[:6], idf)
     if not sents:
         return abstain(question, covered)
-    chosen = _choose(sents, cands[:6])
+    chosen = _choose(sents, cands[:6], asked_years=set(q.years))
     asked = asked_value(q, [x.text for x in chosen])
     if asked:
         sig["missing"].append(asked)
@@ -217,7 +218,7 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
     elif any(_NOT_FOUND.search(x.text) and x.lex_all >= max(0.35, chosen[0].lex_all - 0.05) for x in chosen[:3]):
         partial = True
         note = "My documents don't answer that: the sources they were written from say it was not found or not confirmed."
-    text, citations = _render(chosen, cands, max_citations)
+    text, citations = _render(chosen, cands, max_citations, asked_years=set(q.years))
     if note:
         text = note + "\n\n" + text
     ans = Answer(question=question, text=text, abstained=partial, citations=citations, note=note, partial=partial)
@@ -279,7 +280,7 @@ def _similar(a: str, b: str) -> bool:
     return len(sa & sb) / min(len(sa), len(sb)) > 0.7
 
 
-def _choose(sents: list[_Sent], cands: list[Candidate]) -> list[_Sent]:
+def _choose(sents: list[_Sent], cands: list[Candidate], asked_years: set[int] = frozenset()) -> list[_Sent]:
     """Passage first, in retrieval order: the best sentence of the top passage and the sentence that
     follows it in the same paragraph (it usually carries the figures), then the best sentence of each
     next passage that speaks to the question's own terms. Weak passages are skipped."""
@@ -308,25 +309,25 @@ def _choose(sents: list[_Sent], cands: list[Candidate]) -> list[_Sent]:
             follow = _following(pick, by_cand[i], cands[i].row["text"])
             if follow is not None and fresh(follow) and (rank == 0 or follow.lex >= 0.25):
                 chosen.append(follow)
-    return _with_current_counterparts(chosen, by_cand, cands, fresh)
+    return _with_current_counterparts(chosen, by_cand, cands, fresh, asked_years)
 
 
 def _with_current_counterparts(chosen: list[_Sent], by_cand: dict[int, list[_Sent]], cands: list[Candidate],
-                               fresh) -> list[_Sent]:
+                               fresh, asked_years: set[int] = frozenset()) -> list[_Sent]:
     """When a superseded agreement answers, the current agreement of the same union that also speaks
     to the question is quoted too (it leads in the rendered answer), so members see the rule in force."""
     have_docs = {cands[x.cand_index].doc_id for x in chosen}
     for x in list(chosen):
         old = cands[x.cand_index].row
-        if old["status"] != "superseded":
-            continue
+        if old["status"] != "superseded" or old["year"] in asked_years:
+            continue  # "what did the 2023 deal say": the member asked for the old agreement
         for i, c in enumerate(cands):
             row = c.row
             if (row["status"] != "current" or row["doc_id"] in have_docs or row["union_name"] != old["union_name"]
                     or not old["union_name"] or row["doc_type"] in ("news", "fact-check")):
                 continue
             options = [y for y in by_cand.get(i, []) if fresh(y) and (y.lex > 0 or y.lex_all >= 0.5)]
-            if options and (c.dense >= cands[x.cand_index].dense - 0.12 or options[0].lex_all >= 0.6 * x.lex_all):
+            if options and options[0].score >= CURRENT_PEER * x.score:
                 chosen.append(options[0])
                 have_docs.add(row["doc_id"])
                 break
@@ -342,7 +343,8 @@ def _following(pick: _Sent, same: list[_Sent], text: str) -> _Sent | None:
     return None if "\n\n" in gap else min(nxt, key=lambda x: x.start)
 
 
-def _render(chosen: list[_Sent], cands: list[Candidate], max_citations: int) -> tuple[str, list[Citation]]:
+def _render(chosen: list[_Sent], cands: list[Candidate], max_citations: int,
+            asked_years: set[int] = frozenset()) -> tuple[str, list[Citation]]:
     # Group sentences by document; documents in order of their best sentence, current before superseded
     # of the same union.
     groups: dict[str, list[_Sent]] = {}
@@ -352,14 +354,17 @@ def _render(chosen: list[_Sent], cands: list[Candidate], max_citations: int) -> 
     docs = tuple(order)  # list.sort empties `order` while it sorts: the key must not read it
     first_rank = {d: i for i, d in enumerate(order)}
 
+    best = {d: max(x.score for x in groups[d]) for d in docs}
+
     def key(doc_id: str):
         row = cands[groups[doc_id][0].cand_index].row
         same_union_current = any(
             cands[groups[o][0].cand_index].row["union_name"] == row["union_name"]
             and cands[groups[o][0].cand_index].row["status"] == "current"
+            and best[o] >= CURRENT_PEER * best[doc_id]
             for o in docs if o != doc_id
         )
-        demote = 1 if (row["status"] == "superseded" and same_union_current) else 0
+        demote = 1 if (row["status"] == "superseded" and same_union_current and row["year"] not in asked_years) else 0
         return (demote, first_rank[doc_id])
 
     order.sort(key=key)
