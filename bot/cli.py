@@ -9,6 +9,7 @@ import argparse
 import json
 import logging
 import os
+import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -131,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (OSError, sqlite3.DatabaseError) as exc:  # disk full, permissions, a damaged file
+        log.debug("command failed", exc_info=True)
+        print(f"error: {exc.__class__.__name__}: {exc}. Nothing was half-written; if the index is damaged, "
+              "rebuild it with: python -m bot rebuild", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
@@ -143,16 +149,16 @@ def _dispatch(args, settings: Settings) -> int:
         svc = _open_service(settings)
         meta = {k: getattr(args, k) for k in ("title", "union", "agreement", "year", "status", "url", "publisher", "date")
                 if getattr(args, k)}
-        results = svc.ingest_paths(args.paths, meta=meta or None)
-        bad = 0
-        for r in results:
+        def show(r):
             if args.json:
-                print(json.dumps(r.to_json()))
+                print(json.dumps(r.to_json()), flush=True)
             else:
                 extra = f" ({r.reason})" if r.reason else f" {r.doc_id}: {r.chunks} chunks" + (
                     f", {r.pages} pages" if r.pages else "")
-                print(f"{r.status:9} {r.path}{extra}")
-            bad += r.status == "refused"
+                print(f"{r.status:9} {r.path}{extra}", flush=True)
+
+        results = svc.ingest_paths(args.paths, meta=meta or None, on_result=show)
+        bad = sum(r.status == "refused" for r in results)
         if not results:
             print("no files found (PDF, Markdown, HTML or text)", file=sys.stderr)
             return 1
@@ -328,20 +334,17 @@ def _health(settings: Settings) -> int:
     from .index import IndexLayout, open_generation, require_current
 
     try:
-        import json as _json
-
         layout = IndexLayout(settings.index_dir)
         target = require_current(layout)
-        manifest = _json.loads((target / "manifest.json").read_text())
-        model = settings.embedding_model
-        if manifest.get("model") != model:
-            print(f"unhealthy: index built with {manifest.get('model')!r}, configured {model!r}")
-            return 1
-        gen = open_generation(target, model, repair=False)
+        # Derived files (FAISS, manifest) a crash left stale are repaired here, as any open does.
+        gen = open_generation(target, settings.embedding_model)
         docs, chunks = gen.store.counts()
         gen.close()
     except UserError as exc:
         print(f"unhealthy: {exc}")
+        return 1
+    except (OSError, ValueError) as exc:
+        print(f"unhealthy: the index at {settings.index_dir} is unreadable ({exc}). Rebuild it with: python -m bot rebuild")
         return 1
     if settings.discord_token:
         hb = settings.index_dir / "heartbeat.json"

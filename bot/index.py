@@ -132,6 +132,13 @@ class IndexLayout:
         path = (self.root / target) if not os.path.isabs(target) else Path(target)
         return path if path.is_dir() else None
 
+    def newest_generation(self) -> Path | None:
+        """The most recent complete generation on disk (for recovering a lost `current` link)."""
+        if not self.generations.is_dir():
+            return None
+        done = [p for p in self.generations.iterdir() if (p / "index.sqlite").exists() and (p / "manifest.json").exists()]
+        return max(done, key=lambda p: p.name) if done else None
+
     def new_temp_generation(self) -> Path:
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
         name = f"{stamp}-{uuid.uuid4().hex[:6]}"
@@ -143,11 +150,17 @@ class IndexLayout:
         """Move a finished temp generation into generations/ and point `current` at it atomically."""
         final = self.generations / temp.name[len("tmp-"):]
         os.replace(temp, final)
+        fsync_path(self.generations)
         link_tmp = self.root / f".current-{uuid.uuid4().hex[:6]}"
         os.symlink(os.path.relpath(final, self.root), link_tmp)
         os.replace(link_tmp, self.current)
         fsync_path(self.root)
         return final
+
+    def remove_temp(self) -> None:
+        """Remove temporary folders of builds that were interrupted (they can be as large as an index)."""
+        for p in self.root.glob("tmp-*"):
+            shutil.rmtree(p, ignore_errors=True)
 
     def cleanup(self, keep: Path | None) -> None:
         """Remove leftovers of interrupted builds and generations no longer current."""
@@ -199,22 +212,36 @@ def open_generation(path: Path, model: str, repair: bool = True) -> Generation:
     manifest_path = path / "manifest.json"
     db_path = path / "index.sqlite"
     if not db_path.exists() or not manifest_path.exists():
-        raise IndexCorruptError(f"The index at {path} is incomplete (missing index.sqlite or manifest.json).")
+        raise IndexCorruptError(f"The index at {path} is incomplete (missing index.sqlite or manifest.json). "
+                                f"Rebuild it with: python -m bot rebuild")
     try:
         manifest = json.loads(manifest_path.read_text())
     except (OSError, ValueError) as exc:
-        raise IndexCorruptError(f"The index manifest {manifest_path} is unreadable ({exc}).") from None
+        raise IndexCorruptError(f"The index manifest {manifest_path} is unreadable ({exc}). "
+                                f"Rebuild it with: python -m bot rebuild") from None
     if manifest.get("model") != model:
         raise IndexModelMismatchError(
             f"The index was built with the embedding model {manifest.get('model')!r}, but this bot is configured "
             f"for {model!r}. Rebuild the index with: python -m bot rebuild"
         )
     dimension = int(manifest["dimension"])
+    damaged = f"The index database {db_path} is damaged"
     try:
+        # Never create or migrate a database that was not one of ours: an empty or foreign file is damage.
+        probe = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            version = probe.execute("PRAGMA user_version").fetchone()[0]
+            n_docs = probe.execute("SELECT COUNT(*) FROM documents").fetchone()[0] if version else 0
+        finally:
+            probe.close()
+        if version < 1:
+            raise IndexCorruptError(f"{damaged} (empty or not an index). Rebuild it with: python -m bot rebuild")
+        if n_docs == 0 and manifest.get("document_count", 0) > 0:
+            raise IndexCorruptError(f"{damaged} (its documents are missing). Rebuild it with: python -m bot rebuild")
         store = Store(db_path)
         store.counts()
     except sqlite3.DatabaseError as exc:
-        raise IndexCorruptError(f"The index database {db_path} is damaged ({exc}).") from None
+        raise IndexCorruptError(f"{damaged} ({exc}). Rebuild it with: python -m bot rebuild") from None
     version = store.vectors_version()
     vectors = None
     try:
@@ -259,7 +286,9 @@ def finalize_generation(gen: Generation, vector_kind: str = "auto") -> None:
     gen.vectors = VectorIndex.build(ids, vecs, dimension, vector_kind)
     gen.vectors_version = gen.store.vectors_version()
     gen.vectors.save(gen.path / "vectors.faiss", gen.vectors_version)
+    gen.store.conn.execute("PRAGMA synchronous=FULL")  # the bulk load ran with synchronous=OFF
     gen.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    fsync_path(gen.path / "index.sqlite")
     gen.manifest = make_manifest(gen.store, gen.manifest["model"], dimension, gen.manifest["chunk_tokens"],
                                  gen.manifest["chunk_overlap"], now_iso(), gen.vectors.kind)
     write_json_atomic(gen.path / "manifest.json", gen.manifest)

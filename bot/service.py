@@ -40,6 +40,7 @@ import logging
 import os
 import re
 import shutil
+import sqlite3
 import threading
 import time
 import uuid
@@ -265,7 +266,7 @@ class Service:
 
     # -- writing ------------------------------------------------------------------------------------
     def ingest_paths(self, paths: Iterable[Path | str], meta: dict | None = None,
-                     progress: bool = False) -> list[IngestResult]:
+                     progress: bool = False, on_result=None) -> list[IngestResult]:
         """Ingest files and folders. Files under CORPUS_DIR are corpus documents; others are copied
         into the index's uploads/ folder so a rebuild keeps them."""
         files: list[Path] = []
@@ -279,6 +280,8 @@ class Service:
         results = []
         for f in files:
             results.append(self._ingest_one(f, meta))
+            if on_result is not None:
+                on_result(results[-1])  # acknowledged: it is committed
         return results
 
     def ingest_bytes(self, data: bytes, filename: str, meta: dict | None = None,
@@ -468,12 +471,24 @@ class Service:
         try:
             with self._write, self.layout.write_lock():
                 return self._rebuild_locked(progress)
+        except (OSError, sqlite3.OperationalError) as exc:
+            from .errors import UserError
+
+            log.error("rebuild failed: %s", exc)
+            log.debug("rebuild failure", exc_info=True)
+            full = "space" in str(exc) or "full" in str(exc)
+            raise UserError(
+                (f"the disk is full ({exc}); free some space and rebuild again" if full else
+                 f"{exc.__class__.__name__}: {exc}") + ". Nothing was changed: the previous index is still serving."
+            ) from None
         finally:
             self._rebuilding.clear()
 
     def _rebuild_locked(self, progress: ProgressFn | None) -> RebuildReport:
         t0 = time.time()
-        old_target = self.layout.current_target()
+        # If `current` was lost, the newest generation on disk still knows the uploads and removals.
+        old_target = self.layout.current_target() or self.layout.newest_generation()
+        self.layout.remove_temp()
         tombstones: set[str] = set()
         items: list[tuple[Path, str, dict, str | None]] = []  # (path, origin, meta_override, doc_id)
         if old_target is not None:
@@ -495,8 +510,14 @@ class Service:
                     old.close()
             except Exception as exc:  # noqa: BLE001 - a damaged index: rebuild from the files we have
                 log.warning("previous index not readable (%s); rebuilding from the corpus and uploads folder", exc)
-                items = [(f, "upload", {}, None) for f in sorted(self.layout.uploads.glob("*"))
-                         if f.suffix in (".pdf", ".md", ".txt", ".html")]
+                seen: set[str] = set()
+                items = []
+                for f in sorted(self.layout.uploads.glob("*")):
+                    if f.suffix in (".pdf", ".md", ".txt", ".html"):
+                        digest = sha256_bytes(f.read_bytes())
+                        if digest not in seen:  # a crash may have left a second copy of one upload
+                            seen.add(digest)
+                            items.append((f, "upload", {}, None))
         corpus = self.settings.corpus_dir
         corpus_files = []
         if not corpus.is_dir():
