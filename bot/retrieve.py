@@ -51,6 +51,7 @@ def retrieve(
     k_keyword: int = 40,
     union_filter: str | None = None,
     limit: int = 12,
+    idf: dict[str, float] | None = None,
 ) -> list[Candidate]:
     """Return the best candidates, best first. mode: hybrid | dense | keyword."""
     dense_hits: list[tuple[int, float]] = []
@@ -58,7 +59,7 @@ def retrieve(
     if mode in ("hybrid", "dense") and query_vec is not None:
         dense_hits = gen.vectors.search(query_vec, k_dense)
     if mode in ("hybrid", "keyword"):
-        terms = list(q.terms) + list(q.expansions)
+        terms = keyword_terms(q, idf, gen.vectors.ntotal)
         kw_hits = gen.store.keyword_search(terms, k_keyword)
     ref_hits: set[int] = set()
     if mode == "hybrid":
@@ -96,6 +97,23 @@ def retrieve(
             _boost(c, q, ref_hits)
     out.sort(key=lambda c: c.fused, reverse=True)
     return out[:limit]
+
+
+COMMON_IDF = 1.8  # ~ a term in more than 1 chunk in 5: it ranks little and costs a long posting-list scan
+
+
+LARGE_INDEX = 5000  # chunks; below this every term is cheap and all of them help ranking
+
+
+def keyword_terms(q: QueryInfo, idf: dict[str, float] | None, n_chunks: int = 0) -> list[str]:
+    """The terms sent to FTS5: the question's words plus the document words for member words. On a large
+    index the very common words are left out: they barely change bm25 ranking but make FTS5 score
+    most of the index's rows."""
+    terms = list(q.terms)
+    if idf and len(terms) > 3 and n_chunks > LARGE_INDEX:
+        rare = [t for t in terms if idf.get(t, COMMON_IDF + 1) >= COMMON_IDF]
+        terms = rare if len(rare) >= 2 else sorted(terms, key=lambda t: -idf.get(t, 0.0))[:3]
+    return terms + list(q.expansions)[:6]
 
 
 def _vectors_for(gen, ids: list[int]) -> dict[int, np.ndarray]:

@@ -194,10 +194,10 @@ class Service:
             full = with_history(question[:2000], list(history))
             q = analyse(full)
             vec = self.embedder.encode_query(dense_text(full, q)) if mode != "keyword" else None
-            cands = retrieve(gen, q, vec, mode="hybrid" if mode == "rerank" else mode, union_filter=union)
+            idf = self._idf(gen, q.terms)
+            cands = retrieve(gen, q, vec, mode="hybrid" if mode == "rerank" else mode, union_filter=union, idf=idf)
             if self.rerank is not None and mode in ("hybrid", "rerank"):
                 cands = self.rerank.rerank(full, cands)
-            idf = self._idf(gen, q.terms)
             ans = answer_mod.compose(question, q, cands, idf, lambda t: self._vocab_has(gen, t),
                                      max_citations=self.settings.top_k,
                                      is_common=getattr(self.embedder, "is_common_word", lambda w: True),
