@@ -33,7 +33,7 @@ class Settings:
     corpus_dir: Path = Path("corpus")
     # Models
     embedding_model: str = DEFAULT_MODEL
-    query_model: str = ""  # optional faster query encoder ("onnx-int8"); empty = same as embedding_model
+    query_model: str = "onnx-int8"  # int8 ONNX copy of the default model for questions; "" = the full model
     rerank_model: str = ""  # optional cross-encoder; off by default (none ships offline)
     # Chunking (in tokens of the embedding model's tokenizer)
     chunk_tokens: int = 180
@@ -103,7 +103,7 @@ class Settings:
         types = {f.name: f.type for f in fields(cls)}
         for name, key in cls._ENV.items():
             raw = env.get(key)
-            if raw is None or raw.strip() == "" and name not in {"discord_token", "llm_api_key"}:
+            if raw is None or raw.strip() == "" and name not in {"discord_token", "llm_api_key", "query_model"}:
                 continue
             kind = types[name]
             try:

