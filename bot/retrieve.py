@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .query import QueryInfo, stem
+from .query import QueryInfo
 
 RRF_K = 60
 
@@ -117,13 +117,7 @@ def keyword_terms(q: QueryInfo, idf: dict[str, float] | None, n_chunks: int = 0)
 
 
 def _vectors_for(gen, ids: list[int]) -> dict[int, np.ndarray]:
-    out = {}
-    for cid in ids:
-        try:
-            out[cid] = gen.vectors.index.reconstruct(int(cid))
-        except Exception:  # noqa: BLE001 - HNSW without direct map: skip
-            pass
-    return out
+    return gen.vectors.vectors(ids)
 
 
 # Boosts are in RRF units: one rank near the top is worth about 1/(RRF_K+r)^2 ~ 0.0003.
@@ -156,18 +150,3 @@ def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int]) -> None:
     if row["status"] == "current" and not (q.years and row["year"] not in q.years):
         c.boosts["current"] = BOOST_CURRENT
     c.fused += sum(c.boosts.values())
-
-
-def term_coverage(q: QueryInfo, texts: list[str], weights: dict[str, float] | None = None) -> float:
-    """Fraction (optionally weighted) of the question's content terms present in `texts` (stem match)."""
-    if not q.terms:
-        return 0.0
-    hay = {stem(w) for t in texts for w in re.findall(r"[a-z0-9$%]+", t.lower())}
-    total = hit = 0.0
-    for t in q.terms:
-        w = (weights or {}).get(t, 1.0)
-        total += w
-        parts = [stem(p) for p in re.findall(r"[a-z0-9$%]+", t)]
-        if parts and all(p in hay for p in parts):
-            hit += w
-    return hit / total if total else 0.0

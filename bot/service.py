@@ -36,6 +36,7 @@ ProgressFn = Callable[[RebuildProgress], None]
 
 # The implementation follows below (kept in this module so there is one place to look).
 
+import json
 import logging
 import os
 import re
@@ -240,7 +241,7 @@ class Service:
     def _idf(self, gen: Generation, terms: list[str]) -> dict[str, float]:
         need = [t for t in terms if t not in self._idf_cache]
         if need:
-            n_chunks = max(gen.store.counts()[1], 1)
+            n_chunks = max(gen.vectors.ntotal, 1)
             df = gen.store.term_doc_freq(need)
             self._idf_cache.update(answer_mod.idf_weights(df, n_chunks))
         return {t: self._idf_cache.get(t, 1.0) for t in terms}
@@ -520,11 +521,9 @@ class Service:
                 old = Store(old_target / "index.sqlite", readonly=True)
                 try:
                     tombstones = old.tombstones()
-                    import json as _json
-
                     for r in old.document_rows():
                         if r["origin"] == "upload" and Path(r["source_path"]).exists():
-                            items.append((Path(r["source_path"]), "upload", _json.loads(r["meta_override"] or "{}"),
+                            items.append((Path(r["source_path"]), "upload", json.loads(r["meta_override"] or "{}"),
                                           r["doc_id"]))
                 finally:
                     old.close()
@@ -602,15 +601,15 @@ class Service:
                 plan.append((path, origin, override, doc_id, doc, sha, chunks, len(all_texts)))
                 all_texts.extend(texts)
             total_chunks = len(all_texts)
-            done = [0]
+            done = 0
 
-            def on_batch(n):
-                done[0] += n
+            def on_batch(n: int) -> None:
+                nonlocal done
+                done += n
+                report("embedding", len(parsed), done, total_chunks)
 
             report("embedding", len(parsed), 0, total_chunks)
-            vectors, hashes, embedded = self._embed_cached(
-                all_texts, progress=False,
-                on_batch=lambda n: (on_batch(n), report("embedding", len(parsed), done[0], total_chunks)))
+            vectors, hashes, embedded = self._embed_cached(all_texts, progress=False, on_batch=on_batch)
             report("indexing", len(parsed), total_chunks, total_chunks)
             for path, origin, override, doc_id, doc, sha, chunks, offset in plan:
                 key = ("corpus:" + str(path.resolve().relative_to(corpus.resolve()))) if origin == "corpus" \

@@ -11,7 +11,7 @@ import re
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import numpy as np
 
@@ -316,10 +316,6 @@ class Store:
             ).fetchall()
         return {r["id"]: r for r in rows}
 
-    def chunk_ids_for_doc(self, doc_id: str) -> list[int]:
-        with self.lock:
-            return [r[0] for r in self.conn.execute("SELECT id FROM chunks WHERE doc_id=? ORDER BY ordinal", (doc_id,))]
-
     def keyword_search(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
         """bm25 over chunk text (weight 1), section (2) and title (2). Returns (chunk id, score>0)."""
         q = fts_query(terms)
@@ -358,10 +354,6 @@ class Store:
                     out[t] = 0
         return out
 
-    def iter_chunks(self) -> Iterator[sqlite3.Row]:
-        with self.lock:
-            rows = self.conn.execute("SELECT * FROM chunks ORDER BY id").fetchall()
-        yield from rows
 
 
 def _fts_title(meta: DocumentMeta) -> str:

@@ -65,6 +65,17 @@ class VectorIndex:
             self.index.remove_ids(faiss.IDSelectorArray(np.asarray(ids, dtype=np.int64)))
         return True
 
+    def vectors(self, ids) -> dict[int, np.ndarray]:
+        """The stored vectors of these ids (ids the index can't reconstruct are left out)."""
+        out = {}
+        with self.lock:
+            for cid in ids:
+                try:
+                    out[int(cid)] = self.index.reconstruct(int(cid))
+                except RuntimeError:  # not in the index
+                    pass
+        return out
+
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         if self.ntotal == 0:
             return []
