@@ -25,7 +25,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     from bot import answer
     from bot.config import Settings
-    from bot.evaluate import evaluate, load_qa
+    from bot.evaluation.scoring import evaluate, load_qa
     from bot.service import Service
 
     svc = Service.open(Settings.load())

@@ -99,8 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--mode", choices=("hybrid", "dense", "keyword", "rerank"), default="hybrid", help=argparse.SUPPRESS)
 
     s = sub.add_parser("eval", help="evaluate against a JSONL file of questions")
-    s.add_argument("--qa", type=Path, required=True)
-    s.add_argument("--compare", action="store_true", help="dense vs keyword vs hybrid side by side")
+    s.add_argument("--qa", type=Path, required=True, action="append", help="JSONL question file (repeatable)")
+    s.add_argument("--docs", type=Path, action="append", help="build a scratch index from this folder alone "
+                   "(repeatable; no shipped corpus); questions naming a `doc` are scored on its citations only")
+    s.add_argument("--pdf", action="store_true", help="with --docs: turn Markdown/text into PDFs first, "
+                   "the way an organizer would upload them")
+    s.add_argument("--compare", action="store_true", help="this engine vs the naive hybrid, dense only and "
+                   "keyword only, in one run")
     s.add_argument("--json", action="store_true")
     s.add_argument("--failures", action="store_true", help="list the questions that missed")
 
@@ -251,11 +256,21 @@ def _ask(args, settings: Settings) -> int:
 
     svc = _open_service(settings)
     questions = sys.stdin if args.question == "-" else [args.question]
-    for line in questions:
+    for n, line in enumerate(questions, start=1):
         q = line.strip()
         if args.question == "-" and not q:
             continue
-        ans = svc.ask(q, union=args.union, mode=args.mode)
+        history: list[str] = []
+        if args.question == "-" and q.startswith("{"):
+            # one JSON object a line: {"question": ..., "history": [...]} (follow-ups in a thread)
+            try:
+                obj = json.loads(q)
+                q, history = str(obj["question"]), [str(h) for h in obj.get("history") or []]
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                print(f"error: line {n} is not a question object ({exc.__class__.__name__}: {exc}); "
+                      'expected {"question": "...", "history": ["..."]}', file=sys.stderr)
+                continue
+        ans = svc.ask(q, union=args.union, mode=args.mode, history=history)
         if args.json:
             print(json.dumps(ans.to_json()), flush=True)
         else:
@@ -264,31 +279,33 @@ def _ask(args, settings: Settings) -> int:
 
 
 def _eval(args, settings: Settings) -> int:
-    from .evaluate import MODES, evaluate, format_table, load_qa
+    from .evaluation.run import ROWS, run, scratch_service
+    from .evaluation.scoring import format_table, load_qa
 
-    svc = _open_service(settings)
-    items = load_qa(args.qa)
-    svc.ask("warm up")  # first call pays one-off costs; not a member's question
-    modes = MODES if args.compare else ("hybrid",)
-    if args.compare and svc.rerank is not None:
-        modes = (*MODES, "rerank")
-    results = [evaluate(svc, items, mode=m) for m in modes]
-    summaries = [r.summary() for r in results]
-    if args.json:
-        for s in summaries:
-            print(json.dumps(s))
+    items = [x for f in args.qa for x in load_qa(f)]
+    rows = ROWS if args.compare else ("engine",)
+
+    def report(results):
+        summaries = [r.summary() for r in results]
+        if args.json:
+            for s in summaries:
+                print(json.dumps(s))
+        else:
+            where = ", ".join(str(d) for d in args.docs) if args.docs else str(settings.index_dir)
+            print(f"{len(items)} questions from {', '.join(str(f) for f in args.qa)} over {where}"
+                  + (" (as PDFs)" if args.docs and args.pdf else ""))
+            print(format_table(summaries))
+        if args.failures:
+            for r in results:
+                for f in r.failures:
+                    print(f"[{r.mode}] " + json.dumps(f), file=sys.stderr)
+
+    if args.docs:
+        with scratch_service(settings, args.docs, as_pdf=args.pdf) as (svc, doc_ids):
+            report(run(svc, items, rows, doc_ids=doc_ids))
     else:
-        print(f"{len(items)} questions from {args.qa}")
-        print(format_table(summaries))
-        if not args.compare:
-            s = summaries[0]
-            print(f"hit rate {s['hit_rate']}, answer coverage {s['answer_coverage']}, abstention accuracy "
-                  f"{s['abstention_accuracy']}, false abstentions {s['false_abstentions']}, "
-                  f"p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms")
-    if args.failures:
-        for r in results:
-            for f in r.failures:
-                print(f"[{r.mode}] " + json.dumps(f), file=sys.stderr)
+        svc = _open_service(settings)
+        report(run(svc, items, rows))
     return 0
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.evaluate import evaluate
+from bot.evaluation.scoring import evaluate
 from bot.ingest.parse import Limits, parse_file
 
 pytestmark = pytest.mark.slow
