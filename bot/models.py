@@ -46,6 +46,9 @@ class Section:
     page_end: int | None
     char_start: int  # offsets into the document's full cleaned text
     char_end: int
+    # path of the enclosing section without its paragraph/clause labels ("§ 396-b. Advertisements" for
+    # "§ 396-b. Advertisements > 1 > (a)"); None when the parser does not know (then: `section`)
+    parent_section: str | None = None
 
 
 @dataclass
@@ -69,6 +72,11 @@ class Chunk:
     char_end: int
     id: int | None = None  # SQLite rowid == FAISS id
     page_map: list[tuple[int, int]] | None = None  # (offset in chunk text, page) where each page starts
+    # the enclosing section ("Section 2" for "Section 2 > 3. \"Forged digital likeness\"") and its span
+    # in the document text, for showing or scoring a passage with its section's context
+    parent_section: str | None = None
+    parent_start: int | None = None
+    parent_end: int | None = None
 
 
 @dataclass

@@ -124,3 +124,92 @@ def truncate(text: str, limit: int, ellipsis: str = "\u2026") -> str:
     if space >= room // 2:
         cut = cut[:space]
     return cut.rstrip(" ,;:") + ellipsis
+
+
+# ---------------------------------------------------------------------------------------------
+# Sentences with exact offsets, for chunking and quoting
+
+# Abbreviations after which a full stop does not end a sentence (compared lower case, without the
+# final "."). Legal references first, then titles, company forms, months and Latin.
+_NON_TERMINAL = frozenset(
+    """
+    art arts sec secs ss no nos para paras par pars subd subds subdiv subpara subparas cl cls ch chs chap
+    pt pts tit vol vols p pp fn n nn app div ord reg regs stat stats ann rev supp amend cf v vs viz
+    id ibid op cit seq al etc approx ca fig figs ex exh sch sched
+    mr ms mrs mx dr prof hon sen sens rep reps gov gen atty assemb st jr sr messrs
+    inc co corp ltd bros dept assn intl natl univ
+    jan feb mar apr jun jul aug sep sept oct nov dec
+    """.split()
+)
+# End of sentence: . ! ? (optionally closing quotes/brackets) then whitespace, then something that can
+# start a sentence (upper-case letter, digit, opening quote/bracket, section sign).
+_SENT_END = re.compile(r"[.!?][\"'\u201d\u2019)\]]*\s+(?=[\"'\u201c\u2018(\[\u00a7]?[A-Z0-9\u00a7])")
+_ACRONYM = re.compile(r"(?:[a-z]\.)+[a-z]")
+# A sentence that so far is only a label ("1.", "(a).", "iv.", "Sec. 2.", "Section 1.", "§ 396-b.")
+_LABEL_ONLY = re.compile(
+    r"(?:\(?(?:[0-9]{1,3}[A-Za-z]?|[A-Za-z]|[ivxlcIVXLC]{1,6})\)?"
+    r"|(?:\u00a7{1,2}|SECTIONS?|Sections?|SEC|Sec|Secs|ARTICLE|Article|Art)\.?\s*[0-9][0-9A-Za-z.\-]*)\.",
+)
+_PARA_BREAK = re.compile(r"\n[ \t]*\n")
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) spans of the sentences of `text`: end exclusive, surrounding spaces excluded.
+
+    A full stop after a legal or common abbreviation ("Sec.", "No.", "para.", "subd.", "et seq.",
+    "et al.", "U.S.C.", "e.g.", "Jan.") or after a label at the start of a sentence ("1.", "(a).",
+    "Sec. 2.", "§ 396-b.") does not end the sentence. Paragraph breaks always do.
+    """
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for m in _SENT_END.finditer(text):
+        stop = m.start()  # the . ! ?
+        end = stop + 1
+        while end < len(text) and text[end] in "\"'\u201d\u2019)]":
+            end += 1
+        if text[stop] == "." and _not_an_end(text, start, stop):
+            continue
+        if end - start < 2:
+            continue
+        spans.append((start, end))
+        start = m.end()
+    tail = text[start:].rstrip()
+    if tail.strip():
+        spans.append((start, start + len(tail)))
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        if "\n" in text[s:e]:
+            pos = s
+            for m in _PARA_BREAK.finditer(text, s, e):
+                _append_trimmed(text, out, pos, m.start())
+                pos = m.end()
+            _append_trimmed(text, out, pos, e)
+        else:
+            _append_trimmed(text, out, s, e)
+    return out
+
+
+def _append_trimmed(text: str, out: list, s: int, e: int) -> None:
+    while s < e and text[s].isspace():
+        s += 1
+    while e > s and text[e - 1].isspace():
+        e -= 1
+    if e > s:
+        out.append((s, e))
+
+
+def _not_an_end(text: str, start: int, stop: int) -> bool:
+    """True when the full stop at `stop` belongs to an abbreviation or a label."""
+    ws = max(text.rfind(" ", start, stop), text.rfind("\n", start, stop))
+    word = text[(ws + 1 if ws >= 0 else start):stop].lstrip("(['\"\u201c\u2018").lower()
+    if word in _NON_TERMINAL or _ACRONYM.fullmatch(word):
+        return True
+    if len(word) == 1 and word.isalpha():
+        return True  # an initial ("J. Smith") or a letter label ("subparagraph a. The")
+    head = text[start:stop + 1].lstrip()
+    return len(head) <= 24 and _LABEL_ONLY.fullmatch(head) is not None
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences of `text` as strings (see `sentence_spans`)."""
+    return [text[s:e] for s, e in sentence_spans(text)]

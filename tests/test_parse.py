@@ -187,7 +187,7 @@ def test_markdown_list_items_are_separate_paragraphs_without_markup():
     paras = doc.text.split("\n\n")
     assert "first item" in paras
     assert "second bold item with a link" in paras  # emphasis and link targets stripped
-    assert "numbered item" in paras
+    assert "1. numbered item" in paras  # an ordered item keeps its number: in legal text it is the label
     assert "https://example.org" not in doc.text
     assert "**" not in doc.text
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..errors import RefusedError
 from ..models import DocumentMeta, ParsedDocument, Section
-from .structure import SectionTracker, classify_line
+from .structure import OutlineReader, is_bare_label, is_generic_heading
 
 
 @dataclass
@@ -79,7 +79,7 @@ class _Builder:
         self.length = 0
         self.sections: list[Section] = []
 
-    def add(self, text: str, section: str, page: int | None = None) -> None:
+    def add(self, text: str, section: str, page: int | None = None, parent: str | None = None) -> None:
         text = text.strip()
         if not text:
             return
@@ -90,12 +90,13 @@ class _Builder:
         self.parts.append(text)
         self.length += len(text)
         last = self.sections[-1] if self.sections else None
-        if last and last.section == section and last.page_end == page and last.char_end + 2 == start:
+        if (last and last.section == section and last.page_end == page and last.char_end + 2 == start
+                and last.parent_section == parent):
             # extend the previous section (same path, same page)
             last.text = last.text + "\n\n" + text
             last.char_end = self.length
         else:
-            self.sections.append(Section(text, section, page, page, start, self.length))
+            self.sections.append(Section(text, section, page, page, start, self.length, parent))
 
     def text(self) -> str:
         return "".join(self.parts)
@@ -210,48 +211,64 @@ def _md_inline(text: str) -> str:
     return text
 
 
+_MD_BULLET = re.compile(r"^\s*[-*+]\s+")
+_MD_ORDERED = re.compile(r"^\s*\d{1,3}[.)]\s+")
+_MD_RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
+_MD_COMMENT = re.compile(r"^\s*<!--.*-->\s*$")
+
+
 def parse_markdown(raw: str) -> ParsedDocument:
     data, body = parse_front_matter(raw.replace("\r\n", "\n"))
     meta = meta_from_dict(data)
     b = _Builder()
+    reader = OutlineReader(lambda text, path, parent, page: b.add(text, path, None, parent))
     stack: list[tuple[int, str]] = []
-    lines: list[str] = []
-    title_from_h1 = ""
+    title = ""
+    first_heading = ""
     in_code = False
-
-    def flush() -> None:
-        path = " > ".join(t for _, t in stack)
-        for para in _paragraphs(lines):
-            b.add(para, path)
-        lines.clear()
 
     for line in body.split("\n"):
         if line.strip().startswith("```"):
             in_code = not in_code
+            reader.end_list()
             continue
         m = None if in_code else _MD_HEADING.match(line)
         if m:
-            flush()
-            level, title = len(m.group(1)), _md_inline(m.group(2)).strip()
-            if level == 1:
-                title_from_h1 = title_from_h1 or title
+            level, text = len(m.group(1)), _md_inline(m.group(2)).strip()
+            if level == 1 and not title and not is_generic_heading(text):
+                title = text
                 stack.clear()
+                reader.set_base([])
                 continue  # the document title is not a section
+            if not first_heading and not is_generic_heading(text) and not is_bare_label(text):
+                first_heading = text
             while stack and stack[-1][0] >= level:
                 stack.pop()
-            stack.append((level, title))
+            stack.append((level, text))
+            reader.set_base([t for _, t in stack])
             continue
-        if _MD_LIST.match(line):
-            # each list item is its own paragraph
-            if lines:
-                flush()
-            lines.append(_md_inline(_MD_LIST.sub("", line)))
-            flush()
+        if in_code:
+            reader.feed(line)
             continue
-        lines.append(_md_inline(line))
-    flush()
+        if _MD_RULE.match(line) or _MD_COMMENT.match(line):
+            reader.end_list()
+            continue
+        line = re.sub(r"^\s{0,3}>\s?", "", line)  # block quote
+        if _MD_BULLET.match(line):
+            # each bullet item is its own paragraph, without its marker
+            reader.boundary()
+            reader.feed(_md_inline(_MD_BULLET.sub("", line)))
+            reader.boundary()
+            continue
+        if _MD_ORDERED.match(line):
+            # an ordered item keeps its number: in legal text "3." is the paragraph's label
+            reader.boundary()
+            reader.feed(_md_inline(line))
+            continue
+        reader.feed(_md_inline(line))
+    reader.flush()
     if not meta.title:
-        meta.title = title_from_h1
+        meta.title = title or first_heading
     return ParsedDocument(meta=meta, text=b.text(), sections=b.sections, pages=None, kind="markdown")
 
 
@@ -263,20 +280,40 @@ def parse_text(raw: str) -> ParsedDocument:
     data, body = parse_front_matter(raw.replace("\r\n", "\n"))
     meta = meta_from_dict(data)
     b = _Builder()
-    tracker = SectionTracker()
-    lines: list[str] = []
-    for line in body.split("\n"):
-        heading = classify_line(line)
-        if heading:
-            for para in _paragraphs(lines):
-                b.add(para, tracker.path())
-            lines = []
-            tracker.see(heading)
-            continue
-        lines.append(line)
-    for para in _paragraphs(lines):
-        b.add(para, tracker.path())
+    reader = OutlineReader(lambda text, path, parent, page: b.add(text, path, None, parent))
+    lines = body.split("\n")
+    for line in lines:
+        reader.feed(line)
+    reader.flush()
+    if not meta.title:
+        meta.title = first_title_line(lines) or reader.first_heading
     return ParsedDocument(meta=meta, text=b.text(), sections=b.sections, pages=None, kind="text")
+
+
+_URLISH = re.compile(r"(?:https?://|www\.|\b[\w-]+\.(?:org|com|gov|net|eu|edu|io)\b)", re.I)
+
+
+def first_title_line(lines: list[str], look: int = 6) -> str:
+    """The first of the opening lines that reads like a document title: a few words, no full stop, not
+    a "Key: value" header, a breadcrumb, a web address, a page number, a bare label or a generic
+    heading ("Summary", "Contents")."""
+    seen = 0
+    for line in lines:
+        s = re.sub(r"\s+", " ", line.strip())
+        if not s:
+            continue
+        seen += 1
+        if seen > look:
+            break
+        words = s.split()
+        if (len(s) > 150 or len(words) < 2 or len(words) > 25 or s.endswith((".", ",", ";", ":"))
+                or " > " in s or _URLISH.search(s) or re.match(r"^[A-Z][\w /#-]{0,30}:\s", s)
+                or is_generic_heading(s) or is_bare_label(s)
+                or sum(len(w) == 1 for w in words) > len(words) / 2  # "S T A T E  O F ..."
+                or not any(ch.isalpha() for ch in s)):
+            continue
+        return s
+    return ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -361,20 +398,25 @@ def parse_html(raw: str) -> ParsedDocument:
         data["year"] = data["date"][:4]
     meta = meta_from_dict({k: v for k, v in data.items() if v})
     b = _Builder()
+    reader = OutlineReader(lambda text, path, parent, page: b.add(text, path, None, parent), headings=False)
     stack: list[tuple[int, str]] = []
     h1 = ""
     for kind, text in ex.blocks:
         if kind.startswith("h"):
             level = int(kind[1])
-            if level == 1:
-                h1 = h1 or text
+            if level == 1 and not h1 and not is_generic_heading(text):
+                h1 = text
                 stack.clear()
+                reader.set_base([])
                 continue
             while stack and stack[-1][0] >= level:
                 stack.pop()
             stack.append((level, text))
+            reader.set_base([t for _, t in stack])
         else:
-            b.add(text, " > ".join(t for _, t in stack))
+            reader.boundary()
+            reader.feed(text)
+    reader.flush()
     if not meta.title:
         meta.title = h1
     return ParsedDocument(meta=meta, text=b.text(), sections=b.sections, pages=None, kind="html")
@@ -400,20 +442,30 @@ def _parse_pdf(path: Path, limits: Limits) -> ParsedDocument:
 def pdf_pages_to_document(pages: list[str], pdf_meta: dict | None = None) -> ParsedDocument:
     pdf_meta = pdf_meta or {}
     b = _Builder()
-    tracker = SectionTracker()
+    reader = OutlineReader(lambda text, path, parent, page: b.add(text, path, page, parent))
     for page_no, page_text in enumerate(pages, start=1):
-        lines: list[str] = []
         for line in page_text.split("\n"):
-            heading = classify_line(line)
-            if heading:
-                for para in _paragraphs(lines):
-                    b.add(para, tracker.path(), page_no)
-                lines = []
-                tracker.see(heading)
-                continue
-            lines.append(line)
-        for para in _paragraphs(lines):
-            b.add(para, tracker.path(), page_no)
+            reader.feed(line, page_no)
+        reader.end_page()
+    reader.flush()
     title = str(pdf_meta.get("title") or "").strip()
-    meta = DocumentMeta(title=title if len(title) > 3 else "")
+    if not is_real_pdf_title(title):
+        first_page = next((p for p in pages if p.strip()), "")
+        title = first_title_line(first_page.split("\n")) or reader.first_heading
+    meta = DocumentMeta(title=title)
     return ParsedDocument(meta=meta, text=b.text(), sections=b.sections, pages=len(pages), kind="pdf")
+
+
+_JUNK_TITLE = re.compile(
+    r"^(?:microsoft\s+(?:word|excel|powerpoint)\b.*|untitled\b.*|document\s*\d*|title|slide\s*\d+|"
+    r"print|pdf|scan\w*\s*\d*|new document|draft|none|unknown|\W*)$|"
+    r"\.(?:docx?|pdf|txt|rtf|odt|pages|md|html?|indd|tex|xlsx?|pptx?)$|[\\/]", re.I)
+
+
+def is_real_pdf_title(title: str) -> bool:
+    """A PDF's metadata title is often the authoring tool's placeholder: "Microsoft Word - x.docx",
+    "untitled", a file name or path. Those are not titles."""
+    title = title.strip()
+    if len(title) <= 3 or _JUNK_TITLE.search(title) or is_generic_heading(title):
+        return False
+    return any(ch.isalpha() for ch in title)
