@@ -52,6 +52,8 @@ def classify_line(line: str) -> Heading | None:
             # A level-2/3 "heading" that reads like a sentence is body text.
             if level > 1 and stripped.endswith((".", ",", ";")) and len(stripped) > 60:
                 return None
+            if level == 3 and (stripped.endswith(":") or _VERBISH.search(stripped)):
+                return None  # "(a) The term includes:", "1. The employer shall pay" open body text
             return Heading(level, title)
     return None
 
@@ -126,6 +128,7 @@ _HEADER_KEYS = re.compile(
     r"enacted|signed|law no\.?|public law|document id|legislature)$", re.I)
 _BILL_KEYS = re.compile(r"^(?:bill|session|sponsor|co-?sponsor|introduced|chamber|committee|last action)", re.I)
 _ENACTING = re.compile(r"^(?:AN ACT\b|A BILL\b|BE IT ENACTED\b|THE PEOPLE OF\b|The [Pp]eople of the State\b)")
+_SPACES = re.compile(r"\s+")
 _CONJ_END = re.compile(r"(?:\b(?:and|or|and/or|AND|OR|AND/OR)|[,\u2014\u2013-])$")
 
 
@@ -277,7 +280,8 @@ class OutlineReader:
         if not s:
             self.boundary()
             return
-        s = re.sub(r"\s+", " ", s)
+        if "  " in s or "\t" in s:
+            s = _SPACES.sub(" ", s)
         self._heading_seen = False
         self._take(s)
         if self._heading_seen:
@@ -370,6 +374,9 @@ class OutlineReader:
         t = _SECTION_TITLE.match(rest)
         if t and len(t.group("title").split()) <= 8 and not _VERBISH.search(t.group("title")):
             title, body = t.group("title").strip(), t.group("body")
+        if not title and rest.endswith(".") and len(rest.split()) <= 8 and not _VERBISH.search(rest) \
+                and rest[0].isupper():
+            title, body = rest[:-1].strip(), ""  # "SEC. 4. Rules." — a heading line
         if not ends_with_stop and not title:
             return False
         if m.group("sign"):
@@ -384,6 +391,8 @@ class OutlineReader:
         self._header = ""
         heading = Heading(level, f"{label}. {title}" if title else label)
         self._open_heading(heading)
+        if not body:
+            return True  # label and title only: a heading, not text
         self._heading_seen = False  # the line is text as well: how it ends still counts
         tokens = _label_tokens(body)
         for kind, value, text_label in tokens:
