@@ -40,10 +40,14 @@ class Settings:
     chunk_overlap: int = 40
     # Retrieval / answering
     top_k: int = 5
+    passage_chars: int = 1800  # a cited passage brings up to this much of its section's text; 0 = the chunk alone
     # Discord
     discord_token: str = field(default="", repr=False)
-    organizer_roles: tuple[str, ...] = ("Organizer", "Steward")
-    moderator_roles: tuple[str, ...] = ("Moderator",)
+    # Role ids (preferred) or names; empty = only server administrators (see docs/discord.md)
+    organizer_roles: tuple[str, ...] = ()
+    moderator_roles: tuple[str, ...] = ()
+    # Servers the bot works in (ids); empty = any server, allowed only while the application is private
+    allowed_guild_ids: tuple[str, ...] = ()
     ask_cooldown_seconds: float = 10.0
     ask_cooldown_rate: int = 3
     gaps_retention_days: int = 90
@@ -71,9 +75,11 @@ class Settings:
         "chunk_tokens": "CHUNK_TOKENS",
         "chunk_overlap": "CHUNK_OVERLAP",
         "top_k": "TOP_K",
+        "passage_chars": "PASSAGE_CHARS",
         "discord_token": "DISCORD_TOKEN",
         "organizer_roles": "ORGANIZER_ROLES",
         "moderator_roles": "MODERATOR_ROLES",
+        "allowed_guild_ids": "ALLOWED_GUILD_IDS",
         "ask_cooldown_seconds": "ASK_COOLDOWN_SECONDS",
         "ask_cooldown_rate": "ASK_COOLDOWN_RATE",
         "gaps_retention_days": "GAPS_RETENTION_DAYS",
@@ -134,6 +140,9 @@ class Settings:
             raise ConfigError("TOP_K must be at least 1")
         if self.max_upload_mb <= 0 or self.max_pdf_pages <= 0:
             raise ConfigError("MAX_UPLOAD_MB and MAX_PDF_PAGES must be positive")
+        bad = [g for g in self.allowed_guild_ids if not str(g).isdigit()]
+        if bad:
+            raise ConfigError(f"ALLOWED_GUILD_IDS must be server ids (numbers), got {', '.join(map(repr, bad))}")
 
     def with_(self, **changes) -> "Settings":
         return replace(self, **changes)

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import io
+import sys
 import zipfile
 
-from fakediscord import EPHEMERAL, custom_ids
+import pytest
+from fakediscord import EPHEMERAL, CommandNotShown, custom_ids
 from fakediscord.harness import assert_clean, make_pdf, running_world
 
 SIDELETTER = "SAG-AFTRA 2023 Synthetic Performers Sideletter"
@@ -33,10 +35,12 @@ def docx_bytes() -> bytes:
 async def test_member_upload_is_refused_ephemerally_naming_the_role(tmp_path):
     async with running_world(tmp_path) as w:
         before = len(w.service.documents())
+        with pytest.raises(CommandNotShown):  # Discord hides it (Manage Messages by default)
+            await w.fake.slash(w.member, "upload", file=("sideletter.pdf", sideletter_pdf(), "application/pdf"))
+        w.fake.allow_command("upload")  # an admin opens /upload to @everyone under Integrations by mistake
         ix = await w.done(await w.fake.slash(w.member, "upload", file=("sideletter.pdf", sideletter_pdf(), "application/pdf")))
         assert ix.callbacks[0][0] == 4 and ix.messages[0]["flags"] & EPHEMERAL
-        assert ix.text() == ("Only members with the **Organizer** or **Steward** roles (or server administrators) "
-                             "can use `/upload`.")
+        assert ix.text() == "Only members with the **Organizer** role (or server administrators) can use `/upload`."
         assert not w.fake.requests_to("GET", "/attachments/"), "nothing was downloaded"
         assert len(w.service.documents()) == before
         assert_clean(w.fake)
@@ -60,7 +64,7 @@ async def test_organizer_pdf_upload_becomes_searchable_and_is_cited_with_its_pag
         ask = await w.ask(w.member, SYNTH_Q)
         src = ask.messages[-1]["embeds"][-1]["fields"][0]
         assert src["name"] == f"[1] {SIDELETTER}"
-        assert src["value"].startswith("p. 2\n")
+        assert src["value"].split("\n")[0].split(" \u00b7 ")[-1] == "p. 2", src["value"]  # [§ section ·] page
         assert "must notify the union" in src["value"]
         assert_clean(w.fake)
 
@@ -120,6 +124,17 @@ async def test_upload_by_link_to_a_private_address_is_refused(tmp_path):
         assert not w.fake.requests_to("GET", "/attachments/")
 
 
+def slow_index_reads(w, seconds: float = 4.0):
+    """Each read of the index takes longer than Discord's 3-second deadline (on the fake's clock)."""
+    real = w.service.documents
+
+    def documents():
+        w.fake.clock.advance(seconds)
+        return real()
+
+    w.service.documents = documents
+
+
 async def test_documents_list_marks_status_and_pages_with_buttons(tmp_path):
     async with running_world(tmp_path) as w:
         ix = await w.done(await w.fake.slash(w.member, "documents list"))
@@ -135,18 +150,43 @@ async def test_documents_list_marks_status_and_pages_with_buttons(tmp_path):
             await __import__("asyncio").to_thread(
                 w.service.ingest_bytes, f"# Extra {i}\n\nExtra document number {i} about scheduling.\n".encode(),
                 f"extra-{i}.md", {"title": f"Extra document {i}", "union": "IATSE", "year": 2024})
+        slow_index_reads(w)  # the list and the pager must defer before reading the index
         ix = await w.done(await w.fake.slash(w.member, "documents list"))
+        assert ix.callbacks[0] == (5, {"flags": EPHEMERAL})
         msg = ix.messages[0]
         assert msg["embeds"][0]["title"] == "Indexed documents (12)"
         assert msg["embeds"][0]["footer"]["text"] == "Page 1 of 2"
         prev_id, next_id = custom_ids(msg)
         click = await w.fake.click(w.member, msg, next_id)
-        await w.fake.until(lambda: click.callbacks, what="the page turn")
-        assert click.callbacks[0][0] == 7, "the page is turned in place"
-        turned = w.fake.messages[msg["id"]]
-        assert turned["embeds"][0]["footer"]["text"] == "Page 2 of 2"
+        turned = await w.fake.until(lambda: w.fake.messages[msg["id"]]["embeds"][0]["footer"]["text"] == "Page 2 of 2"
+                                    and w.fake.messages[msg["id"]], what="the page turn")
+        assert click.callbacks[0][0] == 6, "a deferred update first; the page is then turned in place"
+        assert not click.expired and not ix.expired
         ix2 = await w.done(await w.fake.slash(w.member, "documents list", page=2))
         assert ix2.messages[0]["embeds"][0]["description"] == turned["embeds"][0]["description"]
+        assert_clean(w.fake)
+        assert not w.fake.refused(), [(r.method, r.path, r.status) for r in w.fake.refused()]
+
+
+async def test_pager_buttons_are_disabled_when_they_time_out(tmp_path, monkeypatch):
+    async with running_world(tmp_path) as w:
+        # the module the bot loaded as an extension (load_extension executes a fresh module object)
+        monkeypatch.setattr(sys.modules["bot.discord_app.cogs.documents"], "PAGER_TIMEOUT_S", 0.5)
+        for i in range(9):
+            await __import__("asyncio").to_thread(
+                w.service.ingest_bytes, f"# Extra {i}\n\nExtra document number {i} about scheduling.\n".encode(),
+                f"extra-{i}.md", {"title": f"Extra document {i}", "union": "IATSE", "year": 2024})
+        ix = await w.done(await w.fake.slash(w.member, "documents list"))
+        msg = ix.messages[0]
+
+        def buttons():
+            return [c for row in w.fake.messages[msg["id"]]["components"] for c in row["components"]]
+
+        assert [b.get("disabled", False) for b in buttons()] == [True, False], "on page 1 only Next works"
+        await w.fake.until(lambda: all(b.get("disabled") for b in buttons()), timeout=5, what="the buttons disabled")
+        assert [b["label"] for b in buttons()] == ["Previous", "Next"]
+        with pytest.raises(AssertionError, match="is disabled"):
+            await w.fake.click(w.member, msg, custom_ids(msg)[1])
         assert_clean(w.fake)
 
 

@@ -3,8 +3,12 @@
 - as Discord `default_permissions` — only a *default* for who sees the command, which any server
   admin can change under Server Settings > Integrations;
 - as a local check run on every invocation — this one is authoritative: members with one of the
-  named roles (from settings) or server administrators pass, everyone else gets an ephemeral
-  refusal naming the role they need.
+  configured roles (from settings: role ids, or names) or server administrators pass, everyone else
+  gets an ephemeral refusal naming the role they need.
+
+Roles are configured by id (preferred: anyone with Manage Roles can create a role with a given *name*)
+or by name (matched case-insensitively). Before any of this, `guild_allowed` keeps the bot to the
+servers in ALLOWED_GUILD_IDS.
 
 Mapping (documented in docs/discord.md):
   organizer commands (/upload, /documents remove|replace, /gaps)  default: Manage Messages
@@ -37,6 +41,54 @@ class MissingRole(app_commands.CheckFailure):
         super().__init__(missing_role_message(command, self.roles))
 
 
+NOT_ALLOWED_HERE = ("I only work in the servers I was set up for, so I can't help here. "
+                    "A server admin can remove me under Server Settings → Integrations.")
+NOT_IN_DMS = "I work in server channels, not in direct messages."
+
+
+def allowlist(settings) -> frozenset[int]:
+    return frozenset(int(g) for g in getattr(settings, "allowed_guild_ids", ()) or ())
+
+
+def guild_allowed(settings, guild_id: int | None) -> bool:
+    """A server the bot may work in: any server when ALLOWED_GUILD_IDS is empty (the bot then refuses
+    to start if the application is public), else only the listed ones. Never a DM."""
+    if guild_id is None:
+        return False
+    ids = allowlist(settings)
+    return not ids or int(guild_id) in ids
+
+
+def split_roles(entries: Iterable[str]) -> tuple[frozenset[int], frozenset[str]]:
+    """(role ids, casefolded role names) from ORGANIZER_ROLES / MODERATOR_ROLES entries."""
+    ids, names = set(), set()
+    for e in entries:
+        e = str(e).strip()
+        if e.isdigit():
+            ids.add(int(e))
+        elif e.startswith("<@&") and e.endswith(">") and e[3:-1].isdigit():  # a pasted role mention
+            ids.add(int(e[3:-1]))
+        elif e:
+            names.add(e.casefold())
+    return frozenset(ids), frozenset(names)
+
+
+def role_labels(entries: Iterable[str], guild: discord.Guild | None) -> tuple[str, ...]:
+    """The configured roles as members know them: ids shown as the role's name in this server."""
+    out = []
+    for e in entries:
+        e = str(e).strip()
+        ids, _ = split_roles([e])
+        if ids:
+            role = guild.get_role(next(iter(ids))) if guild is not None else None
+            if role is None:
+                continue  # an id of a role in another server (or deleted): nothing a member could ask for
+            out.append(role.name)
+        elif e:
+            out.append(e)
+    return tuple(dict.fromkeys(out))
+
+
 def _quote_roles(roles: tuple[str, ...]) -> str:
     names = [f"**{r}**" for r in roles]
     if not names:
@@ -65,16 +117,23 @@ def is_admin(member: discord.abc.User, interaction: discord.Interaction | None =
     return bool(interaction is not None and interaction.permissions.administrator)
 
 
-def has_any_role(member: discord.abc.User, names: Iterable[str]) -> bool:
+def has_any_role(member: discord.abc.User, entries: Iterable[str]) -> bool:
+    """One of the configured roles: by id, or by name (case-insensitive)."""
     if not isinstance(member, discord.Member):
         return False
-    wanted = {n.casefold() for n in names}
-    return any(r.name.casefold() in wanted for r in member.roles)
+    ids, names = split_roles(entries)
+    return any(r.id in ids or r.name.casefold() in names for r in member.roles if not r.is_default())
 
 
 def allowed(settings, kind: Kind, member: discord.abc.User, interaction: discord.Interaction | None = None) -> bool:
-    """The authoritative rule: a named role, or server administrator."""
+    """The authoritative rule: a configured role, or server administrator."""
     return is_admin(member, interaction) or has_any_role(member, roles_for(settings, kind))
+
+
+def names_only(settings, kind: Kind) -> bool:
+    """Roles configured by name only (anyone with Manage Roles could create one with that name)."""
+    ids, names = split_roles(roles_for(settings, kind))
+    return bool(names) and not ids
 
 
 def _predicate(kind: Kind) -> Callable[[discord.Interaction], bool]:
@@ -83,7 +142,7 @@ def _predicate(kind: Kind) -> Callable[[discord.Interaction], bool]:
         if allowed(settings, kind, interaction.user, interaction):
             return True
         name = interaction.command.qualified_name if interaction.command else "this command"
-        raise MissingRole(name, roles_for(settings, kind))
+        raise MissingRole(name, role_labels(roles_for(settings, kind), interaction.guild))
 
     return predicate
 

@@ -28,6 +28,7 @@ from discord.ext import commands, tasks
 
 from ..errors import ConfigError, UserError
 from ..feedback import FeedbackStore
+from . import checks
 from .checks import MissingRole
 from .render import NO_MENTIONS
 
@@ -43,15 +44,44 @@ EXTENSIONS: tuple[str, ...] = (
 
 APOLOGY = "Sorry \u2014 something went wrong on my side. It has been logged; please try again in a moment."
 TOKEN_REJECTED = "Discord rejected DISCORD_TOKEN (reset it in the developer portal, Bot page, and update .env)."
+PUBLIC_WITHOUT_ALLOWLIST = (
+    "Refusing to start: this application is a Public Bot, so anyone can add it to their own server and change "
+    "the documents members see cited, and ALLOWED_GUILD_IDS is not set. Fix one of the two: turn Public Bot off "
+    "in the Discord developer portal (Bot page), or set ALLOWED_GUILD_IDS to your server id(s) in .env. "
+    "See docs/discord.md."
+)
+RESTARTING = "🔄 I'm restarting, so I couldn't finish this. Please ask again in a minute."
 HEARTBEAT_FILENAME = "heartbeat.json"
 HEARTBEAT_EVERY_S = 30.0
+PENDING_KEY = "pending_reply"  # interaction.extras flag: the deferred reply still shows "thinking..." or progress
 
 
 class AppTree(app_commands.CommandTree):
-    """One place that turns command errors into what the member sees."""
+    """One place that keeps commands to our servers and turns command errors into what the member sees."""
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        name = interaction.command.qualified_name if interaction.command else "a command"
+        if not await interaction.client.gate(interaction, f"/{name}"):  # type: ignore[attr-defined]
+            return False
+        if interaction.type is discord.InteractionType.application_command:
+            interaction.client.pending[interaction.id] = interaction  # type: ignore[attr-defined]
+        return True
 
     async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        await interaction.client.report_error(interaction, error)  # type: ignore[attr-defined]
+        try:
+            await interaction.client.report_error(interaction, error)  # type: ignore[attr-defined]
+        finally:
+            interaction.client.pending.pop(interaction.id, None)  # type: ignore[attr-defined]
+
+
+def mark_pending(interaction: discord.Interaction) -> None:
+    """The reply was deferred: until `settled()`, a restart replaces it with RESTARTING."""
+    interaction.extras[PENDING_KEY] = True
+
+
+def settled(interaction: discord.Interaction) -> None:
+    """The deferred reply now shows its final text (an answer, a result or a refusal)."""
+    interaction.extras[PENDING_KEY] = False
 
 
 def error_text(error: BaseException) -> tuple[str, bool]:
@@ -105,6 +135,7 @@ class UnionBot(commands.Bot):
         self.failed_extensions: dict[str, str] = {}
         self._heartbeat_lock = asyncio.Lock()
         self._core_pool = None
+        self.pending: dict[int, discord.Interaction] = {}  # slash commands still running
 
     # ---- lifecycle --------------------------------------------------------------------------------
     @property
@@ -123,8 +154,43 @@ class UnionBot(commands.Bot):
             self._core_pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="core")
         return await asyncio.get_running_loop().run_in_executor(self._core_pool, functools.partial(fn, *args, **kwargs))
 
+    @property
+    def allowed_guild_ids(self) -> frozenset[int]:
+        return checks.allowlist(self.settings)
+
+    def guild_allowed(self, guild_id: int | None) -> bool:
+        return checks.guild_allowed(self.settings, guild_id)
+
+    async def gate(self, interaction: discord.Interaction, where: str) -> bool:
+        """Only our servers (ALLOWED_GUILD_IDS): anything else is refused with a clear message and logged."""
+        if self.guild_allowed(interaction.guild_id):
+            return True
+        text = checks.NOT_IN_DMS if interaction.guild_id is None else checks.NOT_ALLOWED_HERE
+        log.warning("refused %s from %s (user %s): not in ALLOWED_GUILD_IDS", where,
+                    f"server {interaction.guild_id}" if interaction.guild_id else "a direct message", interaction.user.id)
+        try:
+            if interaction.type is discord.InteractionType.autocomplete:
+                await interaction.response.autocomplete([])
+            elif not interaction.response.is_done():
+                await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        except discord.HTTPException as exc:
+            log.warning("could not send the refusal for interaction %s: %s", interaction.id, exc)
+        return False
+
+    async def _check_application(self) -> None:
+        """Refuse to run a public application without an allowlist; warn about roles given by name only."""
+        info = await self.application_info()
+        if info.bot_public and not self.allowed_guild_ids:
+            raise ConfigError(PUBLIC_WITHOUT_ALLOWLIST)
+        for kind, key in (("organizer", "ORGANIZER_ROLES"), ("moderator", "MODERATOR_ROLES")):
+            if checks.names_only(self.settings, kind):
+                log.warning("%s lists role names only (%s): anyone with Manage Roles can create a role with that name "
+                            "and get %s rights. Use role ids instead (Server Settings > Roles > right-click > Copy Role ID; "
+                            "see docs/discord.md).", key, ", ".join(checks.roles_for(self.settings, kind)), kind)
+
     async def setup_hook(self) -> None:
         if self.serving:
+            await self._check_application()
             if self.feedback is None:
                 self.feedback = await asyncio.to_thread(FeedbackStore.open, self.settings)
         for name in EXTENSIONS:
@@ -136,7 +202,33 @@ class UnionBot(commands.Bot):
         if self.serving:
             self.heartbeat.start()
 
+    async def tell_pending_restart(self) -> int:
+        """Replace every deferred reply that is still "thinking..." (or showing progress) with RESTARTING,
+        so no member waits for an answer that will never come. Returns how many were told."""
+        told = 0
+        for interaction in list(self.pending.values()):
+            if not interaction.extras.get(PENDING_KEY):
+                continue
+            try:
+                await interaction.edit_original_response(content=RESTARTING, embeds=[], view=None,
+                                                         allowed_mentions=NO_MENTIONS)
+                interaction.extras[PENDING_KEY] = False
+                told += 1
+            except discord.HTTPException as exc:
+                log.warning("could not tell interaction %s about the restart: %s", interaction.id, exc)
+        if told:
+            log.info("told %d pending interaction(s) that the bot is restarting", told)
+        return told
+
+    async def on_app_command_completion(self, interaction: discord.Interaction, command) -> None:
+        self.pending.pop(interaction.id, None)
+
     async def close(self) -> None:
+        if self.pending and not self.is_closed():
+            try:
+                await asyncio.wait_for(self.tell_pending_restart(), timeout=5)
+            except asyncio.TimeoutError:
+                log.warning("timed out telling pending interactions about the restart")
         if self.heartbeat.is_running():
             self.heartbeat.cancel()
         self.gateway_connected = False
@@ -205,7 +297,34 @@ class UnionBot(commands.Bot):
 
     async def on_ready(self) -> None:
         log.info("connected to Discord as %s (%s) in %d guild(s)", self.user, self.user and self.user.id, len(self.guilds))
+        for guild in self.guilds:
+            if not self.guild_allowed(guild.id):
+                # Not left automatically at start: a mistyped ALLOWED_GUILD_IDS would otherwise make the bot
+                # leave the union's own server. Everything from it is refused.
+                log.warning("in server %s (%s), which is not in ALLOWED_GUILD_IDS: refusing everything from it. "
+                            "Remove the bot from that server, or add its id.", guild.name, guild.id)
+        self._warn_unknown_roles()
         await self._connected()
+
+    def _warn_unknown_roles(self) -> None:
+        ours = [g for g in self.guilds if self.guild_allowed(g.id)]
+        if not ours:
+            return
+        for kind, key in (("organizer", "ORGANIZER_ROLES"), ("moderator", "MODERATOR_ROLES")):
+            ids, _ = checks.split_roles(checks.roles_for(self.settings, kind))
+            for rid in sorted(ids):
+                if not any(g.get_role(rid) for g in ours):
+                    log.warning("%s: no role with id %s in the bot's servers (deleted, or a typo?)", key, rid)
+
+    async def on_guild_join(self, guild: discord.Guild) -> None:
+        if self.guild_allowed(guild.id):
+            log.info("added to server %s (%s)", guild.name, guild.id)
+            return
+        log.warning("added to server %s (%s), which is not in ALLOWED_GUILD_IDS: leaving it", guild.name, guild.id)
+        try:
+            await guild.leave()
+        except discord.HTTPException as exc:
+            log.error("could not leave server %s: %s", guild.id, exc)
 
     async def on_resumed(self) -> None:
         log.info("gateway session resumed")
@@ -251,8 +370,10 @@ async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
             if interaction.extras.get(PROGRESS_KEY):
                 interaction.extras[PROGRESS_KEY] = False
                 await interaction.edit_original_response(content=text, embeds=[], view=None, allowed_mentions=NO_MENTIONS)
+                settled(interaction)
                 return
             await interaction.followup.send(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
+            settled(interaction)
         else:
             await interaction.response.send_message(text, ephemeral=True, allowed_mentions=NO_MENTIONS)
     except discord.HTTPException as exc:

@@ -42,6 +42,9 @@ class SourcesButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"ua:sr
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]):
         return cls(match["aid"])
 
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await interaction.client.gate(interaction, "the Show sources button")  # type: ignore[attr-defined]
+
     async def callback(self, interaction: discord.Interaction) -> None:
         bot = interaction.client
         try:
@@ -81,6 +84,9 @@ class VoteButton(discord.ui.DynamicItem[discord.ui.Button], template=rf"ua:vote:
     @classmethod
     async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Button, match: re.Match[str]):
         return cls(match["aid"], match["dir"])
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await interaction.client.gate(interaction, "a vote button")  # type: ignore[attr-defined]
 
     async def callback(self, interaction: discord.Interaction) -> None:
         bot = interaction.client

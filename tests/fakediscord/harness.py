@@ -6,8 +6,10 @@
         assert "[1]" in ix.text()
 
 The world has one guild with four people: `member` (no role), `organizer` (Organizer role),
-`moderator` (Moderator role) and `admin` (a role with Administrator). Role names come from the
-settings, as in production.
+`moderator` (Moderator role) and `admin` (a role with Administrator). The settings name the roles by
+id and allow only that guild (ALLOWED_GUILD_IDS), as docs/discord.md tells a server to; and, as the
+same page tells its admin, the organizer and moderator roles are added to their commands under
+Integrations (`integrations=False` leaves Discord's defaults alone).
 """
 from __future__ import annotations
 
@@ -86,13 +88,17 @@ The first assistant director directs the background actors on set and plans wher
 ROLE_NAMES = {"organizer": "Organizer", "moderator": "Moderator"}
 
 
+ORGANIZER_COMMANDS = ("upload", "gaps")
+MODERATOR_COMMANDS = ("reindex", "status")
+
+
 def make_settings(root: Path, **overrides: Any) -> Settings:
     corpus = root / "corpus"
     corpus.mkdir(parents=True, exist_ok=True)
     for name, text in CORPUS.items():
         if not (corpus / name).exists():
             (corpus / name).write_text(text, encoding="utf-8")
-    base = dict(index_dir=root / "index", corpus_dir=corpus, organizer_roles=(ROLE_NAMES["organizer"], "Steward"),
+    base = dict(index_dir=root / "index", corpus_dir=corpus, organizer_roles=(ROLE_NAMES["organizer"],),
                 moderator_roles=(ROLE_NAMES["moderator"],), ask_cooldown_seconds=10.0, ask_cooldown_rate=100,
                 gaps_retention_days=90, max_upload_mb=2.0, fetch_timeout_s=5.0, allow_private_urls=True,
                 discord_token="fake-token-not-secret")
@@ -175,14 +181,23 @@ class World:
 
 
 @contextlib.asynccontextmanager
-async def running_world(root: Path, *, start: bool = True, bot_kwargs: dict | None = None, **settings) -> AsyncIterator[World]:
+async def running_world(root: Path, *, start: bool = True, bot_kwargs: dict | None = None, integrations: bool = True,
+                        **settings) -> AsyncIterator[World]:
     logging.getLogger("discord").setLevel(logging.WARNING)
-    s = make_settings(root, **settings)
-    service = await asyncio.to_thread(Service.open, s, HashEmbedder())
-    fake = await FakeDiscord().start()
+    fake = FakeDiscord()
     organizer_role = fake.add_role(ROLE_NAMES["organizer"], 0)
     moderator_role = fake.add_role(ROLE_NAMES["moderator"], 0)
     admin_role = fake.add_role("Admins", ADMINISTRATOR)
+    if integrations:  # Server Settings > Integrations > the bot: the roles added to their commands
+        for name in ORGANIZER_COMMANDS:
+            fake.allow_command(name, role=organizer_role)
+        for name in MODERATOR_COMMANDS:
+            fake.allow_command(name, role=moderator_role)
+    settings = {"organizer_roles": (organizer_role["id"],), "moderator_roles": (moderator_role["id"],),
+                "allowed_guild_ids": (fake.guild_id,), **settings}
+    s = make_settings(root, **settings)
+    service = await asyncio.to_thread(Service.open, s, HashEmbedder())
+    await fake.start()
     w = World(fake, s, service, roles={"organizer": organizer_role, "moderator": moderator_role, "admin": admin_role})
     w.people = {
         "member": fake.add_user("maria_member"),
@@ -230,4 +245,4 @@ def make_pdf(pages: list[str]) -> bytes:
 
 
 __all__ = ["World", "running_world", "make_settings", "make_pdf", "assert_clean", "pointed_at", "MANAGE_MESSAGES", "MANAGE_GUILD",
-           "ADMINISTRATOR", "CORPUS"]
+           "ADMINISTRATOR", "CORPUS", "ORGANIZER_COMMANDS", "MODERATOR_COMMANDS"]

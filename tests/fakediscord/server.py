@@ -18,7 +18,22 @@ Limits    Message payloads are validated like Discord does (content 2,000; 10 em
           Command definitions are checked at sync (names, 1-100 character descriptions, option order),
           and a second response to one interaction is refused (40060), as on Discord.
 
-Every REST request is recorded in `requests` (method, path, query, JSON payload, files).
+Refusals Discord's "no", so a test fails where real Discord would:
+          - Message Content intent: a session that did not ask for intent bit 15 gets messages with
+            empty content/embeds/attachments/components, except messages that mention the bot, DMs and
+            the bot's own (REST GET of a message likewise).
+          - Interaction deadlines on `clock` (tests move it with `clock.advance()`): no initial response
+            within 3 s -> 404 10062 Unknown interaction; followups/edits after 15 minutes -> 401 50027.
+          - Permissions: `deny(channel, "send_messages", ...)` -> 403 50013 on send/typing/embeds/files/
+            thread creation; `slash()` raises CommandNotShown when Discord would hide the command
+            (default member permissions, unless `allow_command()` adds an Integrations override).
+          - A reply whose referenced message was deleted -> 400 50035 unless fail_if_not_exists is false.
+          - `rate_limit(method, fragment)` -> 429 with Retry-After (and the headers discord.py reads).
+World     guilds (`add_guild()`, `bot_added_to()`; DELETE /users/@me/guilds/{id} leaves), the bot's
+          managed role, DMs (`user_dms()`, POST /users/@me/channels), `delete_message()`,
+          `archive_thread()` (archived threads are not in GUILD_CREATE; posting unarchives them).
+
+Every REST request is recorded in `requests` (method, path, query, JSON payload, files, status).
 """
 from __future__ import annotations
 
@@ -40,6 +55,18 @@ ADMINISTRATOR = 1 << 3
 MANAGE_GUILD = 1 << 5
 MANAGE_MESSAGES = 1 << 13
 EVERYONE_PERMISSIONS = 0x63584C0  # view channel, send messages, read history, embed links, attach files, use app commands...
+SEND_MESSAGES = 1 << 11
+EMBED_LINKS = 1 << 14
+ATTACH_FILES = 1 << 15
+READ_MESSAGE_HISTORY = 1 << 16
+CREATE_PUBLIC_THREADS = 1 << 35
+SEND_MESSAGES_IN_THREADS = 1 << 38
+PERMISSION_BITS = {"send_messages": SEND_MESSAGES, "embed_links": EMBED_LINKS, "attach_files": ATTACH_FILES,
+                   "create_public_threads": CREATE_PUBLIC_THREADS, "send_messages_in_threads": SEND_MESSAGES_IN_THREADS}
+BOT_INVITE_PERMISSIONS = 274877991936  # the invite link in docs/discord.md
+MESSAGE_CONTENT_INTENT = 1 << 15
+INITIAL_RESPONSE_S = 3.0  # an interaction must be answered (or deferred) within 3 seconds
+TOKEN_LIFETIME_S = 15 * 60  # its token then works for followups and edits for 15 minutes
 
 
 def jr(obj: Any, status: int = 200) -> web.Response:
@@ -75,6 +102,7 @@ class Session:
     seq: int = 0
     events: list = field(default_factory=list)  # (seq, frame)
     ws: web.WebSocketResponse | None = None
+    intents: int = 0
 
 
 @dataclass
@@ -94,6 +122,9 @@ class Interaction:
     followup_ids: list = field(default_factory=list)
     deferred: bool = False
     choices: list | None = None  # autocomplete result
+    created: float = 0.0  # on the fake's clock
+    guild_id: str | None = None
+    expired: bool = False  # a callback came after the 3-second deadline (and was refused)
 
     @property
     def acked(self) -> bool:
@@ -246,22 +277,64 @@ def validate_choices(choices: list) -> list[str]:
     return errors
 
 
+class CommandNotShown(AssertionError):
+    """Discord does not show this command to this member (default member permissions or an
+    Integrations override), so they cannot run it at all."""
+
+
+class Clock:
+    """The fake's sense of time for interaction deadlines; tests move it with `advance()`."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.monotonic() + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds
+
+
+@dataclass
+class Guild:
+    id: str
+    name: str
+    owner_id: str
+    channel_id: str
+    roles: list = field(default_factory=list)
+    members: dict = field(default_factory=dict)
+    joined: bool = True  # the bot is in it (False after it left)
+
+
+@dataclass
+class RateLimit:
+    method: str
+    fragment: str
+    retry_after: float
+    times: int
+
+
 class FakeDiscord:
-    """One guild, one text channel (plus threads), any number of members and roles."""
+    """Guilds (one to start with, `add_guild()` for more), each with one text channel (plus threads),
+    any number of members and roles; DM channels; the bot's own managed role in every guild."""
 
     def __init__(self, host: str = "127.0.0.1"):
         self.host, self.port = host, 0
         self.app_id = snow()
-        self.guild_id = snow()
-        self.channel_id = snow()
-        self.owner_id = snow()
         self.bot_user = {"id": self.app_id, "username": "unionbot", "discriminator": "0", "global_name": None,
                          "avatar": None, "bot": True}
+        self.bot_public = True  # "Public Bot" on the portal's Bot page (Discord's default for a new app)
+        self.clock = Clock()
         self.users: dict[str, dict] = {}
-        self.members: dict[str, dict] = {}
-        self.roles: list[dict] = [self._role_payload(self.guild_id, "@everyone", EVERYONE_PERMISSIONS, 0)]
+        self.guilds: dict[str, Guild] = {}
         self.threads: dict[str, dict] = {}
+        self.dm_channels: dict[str, dict] = {}  # channel id -> DM channel payload
+        self.dms_closed: set[str] = set()  # users who don't accept DMs from the bot (50007)
+        self.denied: dict[str, int] = {}  # channel id -> permission bits denied to the bot there
+        self.command_overrides: dict[tuple[str, str], dict[str, bool]] = {}  # (guild, command) -> {role/user id: allow}
+        self.rate_limits: list[RateLimit] = []
         self.messages: dict[str, dict] = {}
+        self.deleted: set[str] = set()
         self.files: dict[str, tuple[str, bytes, str]] = {}
         self.global_commands: list[dict] = []
         self.guild_commands: dict[str, list[dict]] = {}
@@ -277,67 +350,236 @@ class FakeDiscord:
         # IDENTIFY asking for one is closed with 4014, as Discord does
         self.disallowed_intents = 0
         self._changed = asyncio.Event()
-        self._member(self.bot_user, [])
+        self.primary = self._make_guild("Local 42")
         self.runner: web.AppRunner | None = None
+
+    # ---- the first guild, as plain attributes ---------------------------------------------------------
+    @property
+    def guild_id(self) -> str:
+        return self.primary.id
+
+    @property
+    def channel_id(self) -> str:
+        return self.primary.channel_id
+
+    @property
+    def roles(self) -> list[dict]:
+        return self.primary.roles
+
+    @property
+    def members(self) -> dict[str, dict]:
+        return self.primary.members
+
+    @property
+    def owner_id(self) -> str:
+        return self.primary.owner_id
+
+    @owner_id.setter
+    def owner_id(self, value: str) -> None:
+        self.primary.owner_id = value
 
     # ---- world building ------------------------------------------------------------------------------
     @staticmethod
-    def _role_payload(rid: str, name: str, permissions: int, position: int) -> dict:
-        return {"id": rid, "name": name, "permissions": str(permissions), "position": position, "color": 0, "hoist": False,
+    def _role_payload(rid: str, name: str, permissions: int, position: int, **extra) -> dict:
+        role = {"id": rid, "name": name, "permissions": str(permissions), "position": position, "color": 0, "hoist": False,
                 "managed": False, "mentionable": False, "flags": 0, "icon": None, "unicode_emoji": None}
-
-    def add_role(self, name: str, permissions: int = 0) -> dict:
-        role = self._role_payload(snow(), name, permissions, len(self.roles))
-        self.roles.append(role)
+        role.update(extra)
         return role
 
-    def add_user(self, name: str, roles: list[dict] = ()) -> dict:
+    def _make_guild(self, name: str) -> Guild:
+        g = Guild(id=snow(), name=name, owner_id=snow(), channel_id=snow())
+        g.roles.append(self._role_payload(g.id, "@everyone", EVERYONE_PERMISSIONS, 0))
+        # Discord gives every bot a managed role named after it, tagged with its id, on joining
+        bot_role = self._role_payload(snow(), self.bot_user["username"], BOT_INVITE_PERMISSIONS, 1, managed=True,
+                                      tags={"bot_id": self.app_id})
+        g.roles.append(bot_role)
+        self.guilds[g.id] = g
+        self._member(self.bot_user, [bot_role["id"]], g)
+        return g
+
+    def add_guild(self, name: str = "Another server") -> Guild:
+        """Another server the bot is in (before the bot connects: it is in READY)."""
+        return self._make_guild(name)
+
+    async def bot_added_to(self, name: str = "Someone else's server") -> Guild:
+        """Someone adds the bot to a new server while it runs: GUILD_CREATE arrives for it."""
+        g = self._make_guild(name)
+        await self.dispatch("GUILD_CREATE", self.guild(g))
+        return g
+
+    def bot_managed_role(self, guild: Guild | None = None) -> dict:
+        g = guild or self.primary
+        return next(r for r in g.roles if (r.get("tags") or {}).get("bot_id") == self.app_id)
+
+    def add_role(self, name: str, permissions: int = 0, guild: Guild | None = None) -> dict:
+        g = guild or self.primary
+        role = self._role_payload(snow(), name, permissions, len(g.roles))
+        g.roles.append(role)
+        return role
+
+    def add_user(self, name: str, roles: list[dict] = (), guild: Guild | None = None) -> dict:
         user = {"id": snow(), "username": name, "discriminator": "0", "global_name": name, "avatar": None, "bot": False}
         self.users[user["id"]] = user
-        self._member(user, [r["id"] for r in roles])
+        self._member(user, [r["id"] for r in roles], guild or self.primary)
         return user
 
-    def _member(self, user: dict, role_ids: list[str]) -> None:
-        self.members[user["id"]] = {"user": user, "roles": list(role_ids), "joined_at": iso(), "deaf": False, "mute": False,
-                                    "flags": 0, "nick": None, "avatar": None, "pending": False, "premium_since": None}
+    def add_member(self, user: dict, guild: Guild, roles: list[dict] = ()) -> None:
+        """An existing user joins another guild."""
+        self._member(user, [r["id"] for r in roles], guild)
 
-    def permissions_of(self, user_id: str) -> int:
-        if user_id == self.owner_id:
+    def _member(self, user: dict, role_ids: list[str], guild: Guild) -> None:
+        guild.members[user["id"]] = {"user": user, "roles": list(role_ids), "joined_at": iso(), "deaf": False, "mute": False,
+                                     "flags": 0, "nick": None, "avatar": None, "pending": False, "premium_since": None}
+
+    def guild_of(self, channel_id: str) -> Guild | None:
+        if channel_id in self.threads:
+            return self.guilds[self.threads[channel_id]["guild_id"]]
+        return next((g for g in self.guilds.values() if g.channel_id == channel_id), None)
+
+    def permissions_of(self, user_id: str, guild: Guild | None = None) -> int:
+        g = guild or self.primary
+        if user_id == g.owner_id:
             return ALL_PERMISSIONS
-        role_ids = set(self.members[user_id]["roles"]) | {self.guild_id}
+        role_ids = set(g.members[user_id]["roles"]) | {g.id}
         perms = 0
-        for r in self.roles:
+        for r in g.roles:
             if r["id"] in role_ids:
                 perms |= int(r["permissions"])
         return ALL_PERMISSIONS if perms & ADMINISTRATOR else perms
 
-    def _member_payload(self, user_id: str, with_user: bool = True, permissions: bool = False) -> dict:
-        mem = dict(self.members[user_id])
+    def _member_payload(self, user_id: str, with_user: bool = True, permissions: bool = False,
+                        guild: Guild | None = None) -> dict:
+        g = guild or self.primary
+        mem = dict(g.members[user_id])
         if not with_user:
             mem.pop("user")
         if permissions:
-            mem["permissions"] = str(self.permissions_of(user_id))
+            mem["permissions"] = str(self.permissions_of(user_id, g))
         return mem
 
-    def channel(self) -> dict:
-        return {"id": self.channel_id, "type": 0, "guild_id": self.guild_id, "name": "general", "position": 0,
-                "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None, "last_message_id": None,
-                "rate_limit_per_user": 0, "flags": 0}
+    def channel(self, guild: Guild | None = None) -> dict:
+        g = guild or self.primary
+        denied = self.denied.get(g.channel_id, 0)
+        overwrites = [{"id": self.app_id, "type": 1, "allow": "0", "deny": str(denied)}] if denied else []
+        return {"id": g.channel_id, "type": 0, "guild_id": g.id, "name": "general", "position": 0,
+                "permission_overwrites": overwrites, "nsfw": False, "parent_id": None, "topic": None,
+                "last_message_id": None, "rate_limit_per_user": 0, "flags": 0}
 
     def channel_payload(self, channel_id: str) -> dict:
-        return self.threads[channel_id] if channel_id in self.threads else self.channel()
+        if channel_id in self.threads:
+            return self.threads[channel_id]
+        if channel_id in self.dm_channels:
+            return self.dm_channels[channel_id]
+        return self.channel(self.guild_of(channel_id))
 
-    def guild(self) -> dict:
-        return {"id": self.guild_id, "name": "Local 42", "owner_id": self.owner_id, "icon": None, "splash": None,
-                "discovery_splash": None, "features": [], "roles": self.roles, "emojis": [], "stickers": [],
-                "channels": [self.channel()], "threads": list(self.threads.values()),
-                "members": [self._member_payload(self.app_id)], "member_count": len(self.members), "large": False,
+    def guild(self, guild: Guild | None = None) -> dict:
+        g = guild or self.primary
+        return {"id": g.id, "name": g.name, "owner_id": g.owner_id, "icon": None, "splash": None,
+                "discovery_splash": None, "features": [], "roles": g.roles, "emojis": [], "stickers": [],
+                "channels": [self.channel(g)],
+                # only active threads are sent with a guild; archived ones the bot must fetch (or never sees)
+                "threads": [t for t in self.threads.values() if t["guild_id"] == g.id and not t["thread_metadata"]["archived"]],
+                "members": [self._member_payload(self.app_id, guild=g)], "member_count": len(g.members), "large": False,
                 "unavailable": False, "presences": [], "voice_states": [], "joined_at": iso(), "verification_level": 0,
                 "default_message_notifications": 0, "explicit_content_filter": 0, "mfa_level": 0, "premium_tier": 0,
                 "system_channel_flags": 0, "preferred_locale": "en-US", "nsfw_level": 0, "afk_timeout": 300,
                 "stage_instances": [], "guild_scheduled_events": [], "soundboard_sounds": [], "application_id": None,
                 "description": None, "banner": None, "vanity_url_code": None, "premium_subscription_count": 0,
                 "max_members": 500000, "max_video_channel_users": 25, "nsfw": False}
+
+    # ---- what Discord refuses --------------------------------------------------------------------------
+    async def deny(self, channel_id: str, *permissions: str) -> None:
+        """Deny the bot a permission in a channel (a channel overwrite), e.g. deny(cid, "send_messages").
+        Names: send_messages, send_messages_in_threads, embed_links, attach_files, create_public_threads."""
+        for p in permissions:
+            self.denied[channel_id] = self.denied.get(channel_id, 0) | PERMISSION_BITS[p]
+        if channel_id not in self.threads and channel_id not in self.dm_channels:
+            await self.dispatch("CHANNEL_UPDATE", self.channel(self.guild_of(channel_id)))
+
+    def _denied_bits(self, channel_id: str) -> int:
+        bits = self.denied.get(channel_id, 0)
+        if channel_id in self.threads:  # a thread takes its parent's overwrites
+            bits |= self.denied.get(self.threads[channel_id]["parent_id"], 0)
+        return bits
+
+    def bot_permissions_in(self, channel_id: str) -> int:
+        return ALL_PERMISSIONS & ~self._denied_bits(channel_id)
+
+    def allow_command(self, name: str, *, role: dict | None = None, user: dict | None = None, allow: bool = True,
+                      guild: Guild | None = None) -> None:
+        """What an admin does under Server Settings > Integrations > the bot > a command: add a role or
+        member to it (or deny them). Overrides replace the command's default member permissions."""
+        g = guild or self.primary
+        target = role["id"] if role is not None else user["id"] if user is not None else g.id  # g.id = @everyone
+        self.command_overrides.setdefault((g.id, name.split()[0]), {})[target] = allow
+
+    def command_visible(self, user_id: str, command: dict, guild: Guild | None = None) -> bool:
+        """Whether Discord shows (and lets this member run) the command in this guild."""
+        g = guild or self.primary
+        perms = self.permissions_of(user_id, g)
+        if perms & ADMINISTRATOR:
+            return True
+        overrides = self.command_overrides.get((g.id, command["name"]), {})
+        if user_id in overrides:
+            return overrides[user_id]
+        role_values = [overrides[r] for r in g.members[user_id]["roles"] if r in overrides]
+        if role_values:
+            return any(role_values)
+        if g.id in overrides:
+            return overrides[g.id]
+        dmp = command.get("default_member_permissions")
+        if dmp is None:
+            return True
+        dmp = int(dmp)
+        return dmp != 0 and perms & dmp == dmp
+
+    def rate_limit(self, method: str, fragment: str, retry_after: float = 0.5, times: int = 1) -> None:
+        """The next `times` requests `method` to a path containing `fragment` answer 429 with Retry-After."""
+        self.rate_limits.append(RateLimit(method, fragment, retry_after, times))
+
+    @property
+    def message_content_granted(self) -> bool:
+        """Whether the bot's gateway session asked for (and was allowed) the Message Content intent."""
+        sessions = list(self.sessions.values())
+        if not sessions:
+            return not self.disallowed_intents & MESSAGE_CONTENT_INTENT
+        return bool(sessions[-1].intents & MESSAGE_CONTENT_INTENT)
+
+    def _content_visible(self, m: dict) -> bool:
+        return (m["author"]["id"] == self.app_id or not m.get("guild_id")
+                or any(u["id"] == self.app_id for u in m.get("mentions") or []))
+
+    def as_seen(self, m: dict, message_content: bool) -> dict:
+        """A message as the bot receives it: without the Message Content intent, content, embeds,
+        attachments and components are empty unless the message mentions the bot, is a DM, or is the
+        bot's own (the referenced message of a reply is treated the same way)."""
+        if message_content:
+            return m
+        out = m if self._content_visible(m) else {**m, "content": "", "embeds": [], "attachments": [], "components": []}
+        ref = m.get("referenced_message")
+        if isinstance(ref, dict):
+            out = {**out, "referenced_message": self.as_seen(ref, False)}
+        return out
+
+    async def delete_message(self, message: dict) -> None:
+        """A member deletes their message."""
+        m = self.messages.pop(message["id"], None)
+        self.deleted.add(message["id"])
+        if m is not None:
+            await self.dispatch("MESSAGE_DELETE", {"id": m["id"], "channel_id": m["channel_id"], "guild_id": m.get("guild_id")})
+
+    async def archive_thread(self, thread: dict) -> None:
+        """The thread goes inactive (auto-archive): THREAD_UPDATE archived; discord.py drops it from its cache."""
+        thread["thread_metadata"]["archived"] = True
+        thread["thread_metadata"]["archive_timestamp"] = iso()
+        await self.dispatch("THREAD_UPDATE", thread)
+
+    async def _unarchive_if_needed(self, channel_id: str) -> bool:
+        t = self.threads.get(channel_id)
+        if t is None or not t["thread_metadata"]["archived"]:
+            return False
+        t["thread_metadata"]["archived"] = False
+        return True
 
     # ---- change notification -----------------------------------------------------------------------------
     def _notify(self) -> None:
@@ -364,7 +606,10 @@ class FakeDiscord:
     async def dispatch(self, t: str, d: dict) -> None:
         for s in list(self.sessions.values()):
             s.seq += 1
-            frame = {"op": 0, "t": t, "s": s.seq, "d": d}
+            data = d
+            if t in ("MESSAGE_CREATE", "MESSAGE_UPDATE"):
+                data = self.as_seen(d, bool(s.intents & MESSAGE_CONTENT_INTENT))
+            frame = {"op": 0, "t": t, "s": s.seq, "d": data}
             s.events.append((s.seq, frame))
             if s.ws is not None and not s.ws.closed:
                 try:
@@ -408,20 +653,23 @@ class FakeDiscord:
                 await ws.send_str(json.dumps({"op": 11}))
             elif op == 2:  # IDENTIFY
                 self.identifies += 1
-                if (d or {}).get("intents", 0) & self.disallowed_intents:
+                intents = int((d or {}).get("intents", 0))
+                if intents & self.disallowed_intents:
                     await ws.close(code=4014, message=b"Disallowed intent(s).")
                     break
-                session = Session(id=uuid.uuid4().hex, ws=ws)
+                session = Session(id=uuid.uuid4().hex, ws=ws, intents=intents)
                 self.sessions = {session.id: session}  # one bot connection at a time
                 session.seq += 1
+                joined = [g for g in self.guilds.values() if g.joined]
                 ready = {"op": 0, "t": "READY", "s": session.seq, "d": {
-                    "v": 10, "user": self.bot_user, "guilds": [{"id": self.guild_id, "unavailable": True}],
+                    "v": 10, "user": self.bot_user, "guilds": [{"id": g.id, "unavailable": True} for g in joined],
                     "session_id": session.id, "resume_gateway_url": f"ws://{self.host}:{self.port}/",
                     "application": {"id": self.app_id, "flags": 0}, "private_channels": [], "relationships": [],
                     "user_settings": {}, "session_type": "normal", "shard": [0, 1]}}
                 session.events.append((session.seq, ready))
                 await ws.send_str(json.dumps(ready))
-                await self.dispatch("GUILD_CREATE", self.guild())
+                for g in joined:
+                    await self.dispatch("GUILD_CREATE", self.guild(g))
             elif op == 6:  # RESUME
                 session = self.sessions.get(d.get("session_id"))
                 if session is None:
@@ -450,47 +698,80 @@ class FakeDiscord:
         return {"id": fid, "filename": name, "size": len(data), "url": url, "proxy_url": url, "content_type": ctype}
 
     def _new_message(self, author: dict, channel_id: str, content: str, **extra) -> dict:
-        m = {"id": snow(), "channel_id": channel_id, "guild_id": self.guild_id, "author": author, "content": content,
+        g = self.guild_of(channel_id)
+        m = {"id": snow(), "channel_id": channel_id, "author": author, "content": content,
              "timestamp": iso(), "edited_timestamp": None, "tts": False,
              "mention_everyone": "@everyone" in content or "@here" in content,
              "mentions": [], "mention_roles": [], "attachments": [], "embeds": [], "components": [], "pinned": False,
              "type": 0, "flags": 0}
+        if g is not None:
+            m["guild_id"] = g.id
         for uid, user in [(self.app_id, self.bot_user), *self.users.items()]:
             if f"<@{uid}>" in content or f"<@!{uid}>" in content:
-                m["mentions"].append({**user, "member": self._member_payload(uid, with_user=False)})
-        m["mention_roles"] = [r["id"] for r in self.roles if f"<@&{r['id']}>" in content]
+                mention = dict(user)
+                if g is not None and uid in g.members:
+                    mention["member"] = self._member_payload(uid, with_user=False, guild=g)
+                m["mentions"].append(mention)
+        m["mention_roles"] = [r["id"] for r in (g.roles if g else []) if f"<@&{r['id']}>" in content]
         m.update(extra)
-        if author["id"] in self.members:
-            m["member"] = self._member_payload(author["id"], with_user=False)
+        if g is not None and author["id"] in g.members:
+            m["member"] = self._member_payload(author["id"], with_user=False, guild=g)
         self.messages[m["id"]] = m
         return m
 
     async def user_says(self, user: dict, content: str, *, channel_id: str | None = None, reply_to: dict | None = None,
                         ping_reply: bool = True, files: list[tuple[str, bytes]] = ()) -> dict:
-        """A member posts a message (optionally as a reply, optionally in a thread)."""
+        """A member posts a message (optionally as a reply, optionally in a thread or another guild's channel).
+        Posting in an archived thread unarchives it (THREAD_UPDATE after the message)."""
+        cid = channel_id or self.channel_id
+        g = self.guild_of(cid)
         extra: dict = {}
         if files:
             extra["attachments"] = [self._store_file(n, d) for n, d in files]
         if reply_to is not None:
             extra["type"] = 19
             extra["message_reference"] = {"type": 0, "message_id": reply_to["id"], "channel_id": reply_to["channel_id"],
-                                          "guild_id": self.guild_id}
+                                          "guild_id": g.id if g else None}
             extra["referenced_message"] = self.messages.get(reply_to["id"], reply_to)
-        m = self._new_message(user, channel_id or self.channel_id, content, **extra)
+        m = self._new_message(user, cid, content, **extra)
         if reply_to is not None and ping_reply:
             author = reply_to["author"]
             if all(u["id"] != author["id"] for u in m["mentions"]):
-                m["mentions"].append({**author, "member": self._member_payload(author["id"], with_user=False)}
-                                     if author["id"] in self.members else author)
-        if channel_id in self.threads:
-            self.threads[channel_id]["message_count"] += 1
-            self.threads[channel_id]["last_message_id"] = m["id"]
+                m["mentions"].append({**author, "member": self._member_payload(author["id"], with_user=False, guild=g)}
+                                     if g is not None and author["id"] in g.members else author)
+        unarchived = await self._unarchive_if_needed(cid)
+        if cid in self.threads:
+            self.threads[cid]["message_count"] += 1
+            self.threads[cid]["last_message_id"] = m["id"]
+        await self.dispatch("MESSAGE_CREATE", m)
+        if unarchived:
+            await self.dispatch("THREAD_UPDATE", self.threads[cid])
+        return m
+
+    def _dm_channel(self, user: dict) -> dict:
+        for ch in self.dm_channels.values():
+            if ch["recipients"][0]["id"] == user["id"]:
+                return ch
+        ch = {"id": snow(), "type": 1, "recipients": [user], "last_message_id": None, "flags": 0}
+        self.dm_channels[ch["id"]] = ch
+        return ch
+
+    async def user_dms(self, user: dict, content: str) -> dict:
+        """A member writes to the bot in a direct message (no guild)."""
+        ch = self._dm_channel(user)
+        m = self._new_message(user, ch["id"], content)
         await self.dispatch("MESSAGE_CREATE", m)
         return m
 
+    def dms_to(self, user: dict) -> list[dict]:
+        """Messages the bot sent to `user` in a DM."""
+        ch = self._dm_channel(user)
+        return [m for m in self.messages.values() if m["channel_id"] == ch["id"] and m["author"]["id"] == self.app_id]
+
     async def create_thread(self, user: dict, message: dict, name: str = "Follow-up") -> dict:
         """A member starts a thread on `message` (the thread's id is the message's id, as on Discord)."""
-        thread = {"id": message["id"], "guild_id": self.guild_id, "parent_id": message["channel_id"], "owner_id": user["id"],
+        g = self.guild_of(message["channel_id"])
+        thread = {"id": message["id"], "guild_id": g.id, "parent_id": message["channel_id"], "owner_id": user["id"],
                   "name": name, "type": 11, "last_message_id": None, "rate_limit_per_user": 0, "message_count": 0,
                   "member_count": 1, "flags": 0, "total_message_sent": 0,
                   "thread_metadata": {"archived": False, "auto_archive_duration": 1440, "archive_timestamp": iso(),
@@ -500,9 +781,10 @@ class FakeDiscord:
         await self.dispatch("THREAD_CREATE", {**thread, "newly_created": True})
         return thread
 
-    def _command(self, name: str) -> dict:
+    def _command(self, name: str, guild: Guild | None = None) -> dict:
+        g = guild or self.primary
         top = name.split()[0]
-        for c in self.guild_commands.get(self.guild_id, []) + self.global_commands:
+        for c in self.guild_commands.get(g.id, []) + self.global_commands:
             if c["name"] == top:
                 return c
         raise AssertionError(f"/{top} is not synced (commands: {[c['name'] for c in self.global_commands]})")
@@ -529,21 +811,36 @@ class FakeDiscord:
 
     def _interaction_base(self, user: dict, itype: int, channel_id: str | None) -> tuple[Interaction, dict]:
         cid = channel_id or self.channel_id
-        ix = Interaction(self, snow(), uuid.uuid4().hex, itype, user, cid)
+        g = self.guild_of(cid)
+        ix = Interaction(self, snow(), uuid.uuid4().hex, itype, user, cid, created=self.clock.now(),
+                         guild_id=g.id if g else None)
         self.interactions[ix.id] = ix
         self.by_token[ix.token] = ix
         payload = {"id": ix.id, "token": ix.token, "type": itype, "version": 1, "application_id": self.app_id,
-                   "guild_id": self.guild_id, "guild": {"id": self.guild_id, "locale": "en-US", "features": []},
                    "channel_id": cid, "channel": self.channel_payload(cid),
-                   "member": self._member_payload(user["id"], permissions=True),
-                   "app_permissions": str(ALL_PERMISSIONS), "attachment_size_limit": 10 * 1024 * 1024,
-                   "locale": "en-US", "guild_locale": "en-US", "entitlements": [],
-                   "authorizing_integration_owners": {"0": self.guild_id}, "context": 0}
+                   "app_permissions": str(self.bot_permissions_in(cid)), "attachment_size_limit": 10 * 1024 * 1024,
+                   "locale": "en-US", "entitlements": []}
+        if g is not None:
+            payload.update({"guild_id": g.id, "guild": {"id": g.id, "locale": "en-US", "features": []},
+                            "member": self._member_payload(user["id"], permissions=True, guild=g), "guild_locale": "en-US",
+                            "authorizing_integration_owners": {"0": g.id}, "context": 0})
+        else:
+            payload.update({"user": user, "authorizing_integration_owners": {"0": "0"}, "context": 1})
         return ix, payload
 
+    def _check_visible(self, user: dict, cmd: dict, cid: str | None, name: str) -> None:
+        g = self.guild_of(cid or self.channel_id)
+        if g is not None and not self.command_visible(user["id"], cmd, g):
+            raise CommandNotShown(f"Discord does not show /{name} to {user['username']} "
+                                  f"(default member permissions {cmd.get('default_member_permissions')}, no override)")
+
     async def slash(self, user: dict, name: str, *, channel_id: str | None = None, **options) -> Interaction:
-        """A member runs a slash command: slash(user, "documents remove", document="wga")."""
-        cmd = self._command(name)
+        """A member runs a slash command: slash(user, "documents remove", document="wga").
+
+        Raises CommandNotShown if Discord would not offer the command to this member."""
+        g = self.guild_of(channel_id or self.channel_id)
+        cmd = self._command(name, g)
+        self._check_visible(user, cmd, channel_id, name)
         parts = name.split()
         resolved: dict = {}
         opts = self._options(cmd, parts[1:], {k: v for k, v in options.items() if v is not None}, resolved, None)
@@ -554,15 +851,20 @@ class FakeDiscord:
         await self.dispatch("INTERACTION_CREATE", payload)
         return ix
 
-    async def autocomplete(self, user: dict, name: str, focused: str, current: str, **others) -> list[dict]:
-        cmd = self._command(name)
+    async def autocomplete(self, user: dict, name: str, focused: str, current: str, *, channel_id: str | None = None,
+                           wait: bool = True, **others) -> list[dict] | Interaction:
+        g = self.guild_of(channel_id or self.channel_id)
+        cmd = self._command(name, g)
+        self._check_visible(user, cmd, channel_id, name)
         parts = name.split()
         values = {**{k: v for k, v in others.items() if v is not None}, focused: current}
         opts = self._options(cmd, parts[1:], values, {}, focused)
-        ix, payload = self._interaction_base(user, 4, None)
+        ix, payload = self._interaction_base(user, 4, channel_id)
         ix.name = name
         payload["data"] = {"id": cmd["id"], "name": cmd["name"], "type": 1, "options": opts, "guild_id": cmd.get("guild_id")}
         await self.dispatch("INTERACTION_CREATE", payload)
+        if not wait:
+            return ix
         await self.until(lambda: ix.choices is not None, what=f"autocomplete of /{name} {focused}")
         return ix.choices
 
@@ -570,6 +872,10 @@ class FakeDiscord:
         """A member clicks the button `custom_id` on `message`."""
         message = self.messages[message["id"]]
         assert custom_id in custom_ids(message), f"no button {custom_id!r} on the message (has {custom_ids(message)})"
+        for row in message.get("components") or []:
+            for c in row.get("components") or []:
+                if c.get("custom_id") == custom_id and c.get("disabled"):
+                    raise AssertionError(f"the button {custom_id!r} is disabled")
         ix, payload = self._interaction_base(user, 3, message["channel_id"])
         ix.message_id = message["id"]
         payload["message"] = message
@@ -587,6 +893,10 @@ class FakeDiscord:
 
     def requests_to(self, method: str, fragment: str) -> list[Request]:
         return [r for r in self.requests if r.method == method and fragment in r.path]
+
+    def refused(self, status: int | None = None) -> list[Request]:
+        """Requests the fake answered with an error status (4xx/5xx), optionally only `status`."""
+        return [r for r in self.requests if r.status >= 400 and (status is None or r.status == status)]
 
     def message_payloads(self) -> list[dict]:
         """Every JSON body the bot sent that creates or edits a message."""
@@ -627,6 +937,10 @@ class FakeDiscord:
                    "errors": {"_errors": [{"code": "BASE_TYPE_INVALID", "message": e} for e in errors]}}, status=400)
 
     @staticmethod
+    def _forbidden(code: int = 50013, message: str = "Missing Permissions") -> web.Response:
+        return jr({"code": code, "message": message}, status=403)
+
+    @staticmethod
     def _apply(message: dict, body: dict, atts: list[dict]) -> None:
         for key in ("content", "embeds", "components", "flags"):
             if key in body and body[key] is not None:
@@ -649,13 +963,26 @@ class FakeDiscord:
         m["flags"] |= flags
         return m
 
+    def _rate_limited(self, req: Request) -> web.Response | None:
+        for rl in self.rate_limits:
+            if rl.times > 0 and rl.method == req.method and rl.fragment in req.path:
+                rl.times -= 1
+                return web.Response(
+                    body=json.dumps({"message": "You are being rate limited.", "retry_after": rl.retry_after,
+                                     "global": False, "code": 0}).encode(), status=429,
+                    headers={"Content-Type": "application/json", "Retry-After": str(max(1, round(rl.retry_after))),
+                             "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0",
+                             "X-RateLimit-Reset-After": str(rl.retry_after), "X-RateLimit-Bucket": "fake-bucket",
+                             "X-RateLimit-Scope": "user", "Via": "1.1 google"})
+        return None
+
     async def rest(self, request: web.Request) -> web.Response:
         path, method = "/" + request.match_info["tail"], request.method
         body, atts = await self._read_payload(request)
         req = Request(method, path, dict(request.query), body, [a["filename"] for a in atts])
         self.requests.append(req)
         try:
-            resp = await self._route(req, body if body is not None else {}, atts)
+            resp = self._rate_limited(req) or await self._route(req, body if body is not None else {}, atts)
         finally:
             self._notify()
         req.status = req.status or resp.status
@@ -666,12 +993,24 @@ class FakeDiscord:
         if path == "/users/@me":
             return jr(self.bot_user)
         if path in ("/oauth2/applications/@me", "/applications/@me"):
-            return jr({"id": self.app_id, "name": "unionbot", "icon": None, "description": "", "bot_public": True,
+            return jr({"id": self.app_id, "name": "unionbot", "icon": None, "description": "", "bot_public": self.bot_public,
                        "bot_require_code_grant": False, "verify_key": "0" * 64, "flags": 0, "owner": self.bot_user,
                        "team": None, "summary": "", "rpc_origins": [], "interactions_endpoint_url": None})
         if path in ("/gateway", "/gateway/bot"):
             return jr({"url": f"ws://{self.host}:{self.port}/", "shards": 1,
                        "session_start_limit": {"total": 1000, "remaining": 1000, "reset_after": 0, "max_concurrency": 1}})
+        if parts[:3] == ["users", "@me", "guilds"] and len(parts) == 4 and method == "DELETE":  # leave a guild
+            g = self.guilds.get(parts[3])
+            if g is None or not g.joined:
+                return jr({"code": 10004, "message": "Unknown Guild"}, status=404)
+            g.joined = False
+            await self.dispatch("GUILD_DELETE", {"id": g.id})
+            return web.Response(status=204)
+        if path == "/users/@me/channels" and method == "POST":  # open a DM
+            user = self.users.get(str(body.get("recipient_id")))
+            if user is None:
+                return jr({"code": 10013, "message": "Unknown User"}, status=404)
+            return jr(self._dm_channel(user))
 
         # /applications/{app}/commands  and  /applications/{app}/guilds/{g}/commands
         if parts[0] == "applications" and parts[-1] == "commands":
@@ -708,42 +1047,67 @@ class FakeDiscord:
         # channels
         if parts[0] == "channels":
             cid = parts[1]
-            if cid != self.channel_id and cid not in self.threads:
+            g = self.guild_of(cid)
+            if g is None and cid not in self.dm_channels or g is not None and not g.joined:
                 return jr({"code": 10003, "message": "Unknown Channel"}, status=404)
+            in_thread = cid in self.threads
+            denied = self._denied_bits(cid)
+            send_bit = SEND_MESSAGES_IN_THREADS if in_thread else SEND_MESSAGES
             if len(parts) == 2 and method == "GET":
                 return jr(self.channel_payload(cid))
             if parts[2:] == ["typing"] and method == "POST":
+                if denied & send_bit:
+                    return self._forbidden()
                 return web.Response(status=204)
             if parts[2:] == ["messages"] and method == "POST":
                 errors = validate_message(body, creating=True, has_files=bool(atts))
                 if errors:
                     return self._error(req, errors)
+                if cid in self.dm_channels and self.dm_channels[cid]["recipients"][0]["id"] in self.dms_closed:
+                    return self._forbidden(50007, "Cannot send messages to this user")
+                if denied & send_bit or (body.get("embeds") and denied & EMBED_LINKS) or (atts and denied & ATTACH_FILES):
+                    return self._forbidden()
                 extra = {}
                 ref = body.get("message_reference")
                 if ref:
                     ref = {k: (str(v) if k.endswith("_id") and v is not None else v) for k, v in ref.items()}
+                    target = self.messages.get(str(ref.get("message_id")))
+                    if target is None:
+                        if ref.get("fail_if_not_exists", True):
+                            return self._error(req, ["message_reference: Unknown message"])
+                        ref = None  # Discord sends it as a plain message
+                if ref:
                     extra = {"type": 19, "message_reference": {**ref, "channel_id": ref.get("channel_id") or cid,
-                                                               "guild_id": self.guild_id},
-                             "referenced_message": self.messages.get(str(ref["message_id"]))}
+                                                               "guild_id": g.id if g else None},
+                             "referenced_message": target}
+                unarchived = await self._unarchive_if_needed(cid)
                 m = self._bot_message(cid, body, atts, **extra)
                 await self.dispatch("MESSAGE_CREATE", m)
+                if unarchived:
+                    await self.dispatch("THREAD_UPDATE", self.threads[cid])
                 return jr(m)
             if len(parts) == 4 and parts[2] == "messages":
                 m = self.messages.get(parts[3])
                 if m is None or m["channel_id"] != cid:
                     return jr({"code": 10008, "message": "Unknown Message"}, status=404)
                 if method == "GET":
-                    return jr(m)
+                    return jr(self.as_seen(m, self.message_content_granted))
                 if method == "PATCH":
                     errors = validate_message(body, creating=False)
                     if errors:
                         return self._error(req, errors)
+                    if body.get("embeds") and denied & EMBED_LINKS:
+                        return self._forbidden()
                     self._apply(m, body, atts)
                     m["edited_timestamp"] = iso()
                     await self.dispatch("MESSAGE_UPDATE", m)
                     return jr(m)
             if len(parts) == 5 and parts[2] == "messages" and parts[4] == "threads" and method == "POST":
-                starter = self.messages[parts[3]]
+                if denied & CREATE_PUBLIC_THREADS:
+                    return self._forbidden()
+                starter = self.messages.get(parts[3])
+                if starter is None:
+                    return jr({"code": 10008, "message": "Unknown Message"}, status=404)
                 thread = await self.create_thread(self.bot_user, starter, body.get("name", "thread"))
                 return jr(thread)
         return jr({"message": f"fake: {method} {path} not implemented", "code": 0}, status=404)
@@ -751,6 +1115,9 @@ class FakeDiscord:
     def _callback(self, req: Request, iid: str, token: str, body: dict, atts: list[dict]) -> web.Response:
         ix = self.interactions.get(iid)
         if ix is None or ix.token != token:
+            return jr({"code": 10062, "message": "Unknown interaction"}, status=404)
+        if self.clock.now() - ix.created > INITIAL_RESPONSE_S:
+            ix.expired = True
             return jr({"code": 10062, "message": "Unknown interaction"}, status=404)
         if ix.acked:
             return self._error(req, ["Interaction has already been acknowledged."], code=40060)
@@ -766,7 +1133,7 @@ class FakeDiscord:
             if errors:
                 return self._error(req, errors)
         ix.callbacks.append((ctype, data))
-        meta = {"id": ix.id, "type": ix.type, "user": ix.user, "authorizing_integration_owners": {"0": self.guild_id}}
+        meta = {"id": ix.id, "type": ix.type, "user": ix.user, "authorizing_integration_owners": {"0": ix.guild_id or "0"}}
         if ctype == 4:
             m = self._bot_message(ix.channel_id, data, atts, flags=int(data.get("flags") or 0) & EPHEMERAL,
                                   interaction_metadata=meta, webhook_id=self.app_id, application_id=self.app_id, type=20)
@@ -778,12 +1145,14 @@ class FakeDiscord:
             ix.original_id = m["id"]
         elif ctype == 6:
             ix.deferred = True
+            ix.original_id = ix.message_id  # a deferred update: @original is the message the button is on
         elif ctype == 7:
             target = self.messages[ix.message_id] if ix.message_id else None
             if target is not None:
                 self._apply(target, data, atts)
                 target["edited_timestamp"] = iso()
                 m = target
+                ix.original_id = ix.message_id
         elif ctype == 8:
             ix.choices = data.get("choices") or []
         if m is not None and ctype in (4, 5) and not m["flags"] & EPHEMERAL:
@@ -803,6 +1172,8 @@ class FakeDiscord:
         ix = self.by_token.get(token)
         if app_id != self.app_id or ix is None:
             return jr({"code": 10015, "message": "Unknown Webhook"}, status=404)
+        if self.clock.now() - ix.created > TOKEN_LIFETIME_S:
+            return jr({"code": 50027, "message": "Invalid Webhook Token"}, status=401)
         if not ix.acked:
             return jr({"code": 10015, "message": "Unknown Webhook (interaction not acknowledged)"}, status=404)
         if len(parts) == 3 and req.method == "POST":  # followup
@@ -820,7 +1191,7 @@ class FakeDiscord:
                     await self.dispatch("MESSAGE_UPDATE", m)
             else:
                 flags = int(body.get("flags") or 0) & EPHEMERAL
-                meta = {"id": ix.id, "type": ix.type, "user": ix.user, "authorizing_integration_owners": {"0": self.guild_id}}
+                meta = {"id": ix.id, "type": ix.type, "user": ix.user, "authorizing_integration_owners": {"0": ix.guild_id or "0"}}
                 m = self._bot_message(ix.channel_id, {k: v for k, v in body.items() if k != "flags"}, atts, flags=flags,
                                       interaction_metadata=meta, webhook_id=self.app_id, application_id=self.app_id)
                 ix.followup_ids.append(m["id"])

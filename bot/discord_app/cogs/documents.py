@@ -20,12 +20,15 @@ from ...fetch import fetch_url
 from ...models import IngestResult
 from ...textsplit import truncate
 from ..checks import require, require_local
-from ..client import PROGRESS_KEY, UnionBot
+from ..client import PROGRESS_KEY, UnionBot, mark_pending, settled
 from ..render import NO_MENTIONS, document_pages, neutralise, render_documents
 
 log = logging.getLogger(__name__)
 
 Status = Literal["current", "superseded"]
+PAGER_TIMEOUT_S = 600.0  # the ◀ ▶ buttons work for 10 minutes (well inside the 15-minute token)
+BUSY_REBUILDING = ("\u23f3 The index is being rebuilt right now, so documents can't be added, replaced or removed. "
+                   "Please try again after the rebuild (`/status` shows its progress).")
 
 
 def result_text(r: IngestResult, *, source: str) -> str:
@@ -58,6 +61,16 @@ class Documents(commands.Cog):
         self.bot = bot
 
     # ---- helpers --------------------------------------------------------------------------------------
+    async def _refuse_if_rebuilding(self, interaction: discord.Interaction) -> bool:
+        """A rebuild holds the index's writer for its whole run: refuse at once rather than wait past the
+        interaction token's 15 minutes."""
+        if not self.bot.service.rebuilding:
+            return False
+        log.info("refused %s by %s: a rebuild is running", interaction.command.qualified_name if interaction.command
+                 else "a document change", interaction.user.id)
+        await interaction.response.send_message(BUSY_REBUILDING, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        return True
+
     def _too_large(self, size: int) -> str | None:
         s = self.bot.settings
         if size > s.max_upload_bytes:
@@ -117,7 +130,10 @@ class Documents(commands.Cog):
         if file is not None and (msg := self._too_large(file.size)):
             await interaction.response.send_message(f"\u274c {msg}", ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
+        if await self._refuse_if_rebuilding(interaction):
+            return
         await interaction.response.defer(ephemeral=True, thinking=True)
+        mark_pending(interaction)
         interaction.extras[PROGRESS_KEY] = True
         if file is not None:
             await interaction.edit_original_response(content=f"\u23f3 Downloading **{neutralise(truncate(file.filename, 100))}**\u2026")
@@ -133,42 +149,51 @@ class Documents(commands.Cog):
                                           allow_private=s.allow_private_urls)
             except RefusedError as exc:
                 await interaction.edit_original_response(content=f"\u274c Not added: {neutralise(exc.message)}")
+                settled(interaction)
                 return
             result = await self._ingest(interaction, fetched.data, fetched.filename,
                                         _meta(title, union, agreement, year, status, url=url))
             source = url
         await interaction.edit_original_response(content=result_text(result, source=source), allowed_mentions=NO_MENTIONS)
         interaction.extras[PROGRESS_KEY] = False
+        settled(interaction)
 
     # ---- /documents ---------------------------------------------------------------------------------------
     @documents.command(name="list")
     @app_commands.describe(page="Page number (10 documents per page)")
     async def documents_list(self, interaction: discord.Interaction, page: app_commands.Range[int, 1, 1000] = 1) -> None:
         """List the indexed documents, with current/superseded marks."""
+        await interaction.response.defer(ephemeral=True, thinking=True)  # before touching the index
+        mark_pending(interaction)
         docs = await asyncio.to_thread(self.bot.service.documents)
         pages = document_pages(docs)
-        view = DocumentPager(self.bot, interaction.user.id, min(page, pages), pages) if pages > 1 else None
+        view = DocumentPager(self.bot, interaction, min(page, pages), pages) if pages > 1 else None
         kwargs = {"view": view} if view is not None else {}
-        await interaction.response.send_message(embed=render_documents(docs, page), ephemeral=True,
-                                                allowed_mentions=NO_MENTIONS, **kwargs)
+        await interaction.edit_original_response(embed=render_documents(docs, page), allowed_mentions=NO_MENTIONS, **kwargs)
+        settled(interaction)
 
     @documents.command(name="remove")
     @app_commands.describe(document="The document to remove (start typing its title)")
     @require_local("organizer")
     async def documents_remove(self, interaction: discord.Interaction, document: str) -> None:
         """Remove a document from the index (organizers)."""
+        if await self._refuse_if_rebuilding(interaction):
+            return
         await interaction.response.defer(ephemeral=True, thinking=True)
+        mark_pending(interaction)
         try:
             info = await asyncio.to_thread(self.bot.service.remove, document)
         except NotFoundError:
             await interaction.edit_original_response(
                 content=f"\u274c I have no document `{neutralise(truncate(document, 100))}`. Pick one from the suggestions, "
                         "or see `/documents list`.")
+            settled(interaction)
             return
         log.info("document %s removed by %s", info.doc_id, interaction.user.id)
         await interaction.edit_original_response(
             content=f"\U0001f5d1\ufe0f Removed **{neutralise(truncate(info.title, 200))}** (`{info.doc_id}`). "
                     "It will no longer be cited.")
+        settled(interaction)
 
     @documents.command(name="replace")
     @app_commands.describe(document="The document to replace (start typing its title)",
@@ -181,19 +206,24 @@ class Documents(commands.Cog):
         if msg := self._too_large(file.size):
             await interaction.response.send_message(f"\u274c {msg}", ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
+        if await self._refuse_if_rebuilding(interaction):
+            return
         await interaction.response.defer(ephemeral=True, thinking=True)
+        mark_pending(interaction)
         known = {d.doc_id: d for d in await asyncio.to_thread(self.bot.service.documents)}
         old = known.get(document)
         if old is None:
             await interaction.edit_original_response(
                 content=f"\u274c I have no document `{neutralise(truncate(document, 100))}` to replace. "
                         "Pick one from the suggestions, or use `/upload` to add a new one.")
+            settled(interaction)
             return
         data = await file.read()
         meta = _meta(old.title, old.union, old.agreement, old.year, status or old.status, old.url or None)
         result = await self._ingest(interaction, data, file.filename, meta, replace=document)
         await interaction.edit_original_response(content=result_text(result, source=file.filename))
         interaction.extras[PROGRESS_KEY] = False
+        settled(interaction)
 
     @documents_remove.autocomplete("document")
     @documents_replace.autocomplete("document")
@@ -202,23 +232,28 @@ class Documents(commands.Cog):
 
 
 class DocumentPager(discord.ui.View):
-    """◀ ▶ buttons under `/documents list` (ephemeral, for the member who asked, 10 minutes)."""
+    """◀ ▶ buttons under `/documents list` (ephemeral, for the member who asked). When they time out
+    they are disabled, by editing the reply through the command's own interaction."""
 
-    def __init__(self, bot: UnionBot, user_id: int, page: int, pages: int):
-        super().__init__(timeout=600)
-        self.bot, self.user_id, self.page, self.pages = bot, user_id, page, pages
+    def __init__(self, bot: UnionBot, origin: discord.Interaction, page: int, pages: int):
+        super().__init__(timeout=PAGER_TIMEOUT_S)
+        self.bot, self.origin, self.page, self.pages = bot, origin, page, pages
         self._sync()
 
     def _sync(self) -> None:
         self.previous.disabled = self.page <= 1
         self.next.disabled = self.page >= self.pages
 
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await self.bot.gate(interaction, "documents pager")
+
     async def _show(self, interaction: discord.Interaction, delta: int) -> None:
+        await interaction.response.defer()  # a deferred update: before touching the index
         docs = await asyncio.to_thread(self.bot.service.documents)
         self.pages = document_pages(docs)
         self.page = min(max(1, self.page + delta), self.pages)
         self._sync()
-        await interaction.response.edit_message(embed=render_documents(docs, self.page), view=self)
+        await interaction.edit_original_response(embed=render_documents(docs, self.page), view=self)
 
     @discord.ui.button(label="Previous", emoji="\u25c0\ufe0f", style=discord.ButtonStyle.secondary)
     async def previous(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
@@ -227,6 +262,14 @@ class DocumentPager(discord.ui.View):
     @discord.ui.button(label="Next", emoji="\u25b6\ufe0f", style=discord.ButtonStyle.secondary)
     async def next(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
         await self._show(interaction, +1)
+
+    async def on_timeout(self) -> None:
+        for item in self.children:
+            item.disabled = True  # type: ignore[attr-defined]
+        try:
+            await self.origin.edit_original_response(view=self)
+        except discord.HTTPException as exc:
+            log.info("could not disable the pager buttons: %s", exc)
 
     async def on_error(self, interaction: discord.Interaction, error: Exception, item) -> None:
         await self.bot.report_error(interaction, error, where="documents pager")

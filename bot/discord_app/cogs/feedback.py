@@ -9,7 +9,7 @@ from discord import app_commands
 from discord.ext import commands, tasks
 
 from ..checks import require
-from ..client import UnionBot
+from ..client import UnionBot, mark_pending, settled
 from ..render import NO_MENTIONS, render_gaps
 from ..views import DYNAMIC_ITEMS
 
@@ -43,6 +43,7 @@ class Feedback(commands.Cog):
     async def gaps(self, interaction: discord.Interaction, limit: app_commands.Range[int, 1, 100] = 20) -> None:
         """Recent questions I couldn't answer and answers rated 👎 (organizers)."""
         await interaction.response.defer(ephemeral=True, thinking=True)
+        mark_pending(interaction)
         days = self.bot.settings.gaps_retention_days
         await asyncio.to_thread(self.bot.feedback.purge, days)
         gaps = await asyncio.to_thread(self.bot.feedback.gaps, limit)
@@ -50,6 +51,7 @@ class Feedback(commands.Cog):
         for i, out in enumerate(messages):
             if i == 0:
                 await interaction.edit_original_response(content=out.content, embeds=out.embeds, allowed_mentions=NO_MENTIONS)
+                settled(interaction)
             else:
                 await interaction.followup.send(content=out.content, embeds=out.embeds, ephemeral=True,
                                                 allowed_mentions=NO_MENTIONS)

@@ -3,7 +3,9 @@
 The rebuild runs in a worker thread; the core keeps serving answers from the current index and swaps
 in the new one atomically at the end, so members keep getting answers meanwhile. Progress is reported
 by editing the deferred reply, at most once every `PROGRESS_EVERY_S` seconds. An interaction token
-lasts 15 minutes, so a longer rebuild continues its progress in a channel message.
+lasts 15 minutes, so a longer rebuild continues its progress in a channel message (and the reply says
+so). If the channel refuses that message (403), the reply says so too and the result goes to the
+moderator in a direct message: the reply never keeps its "⏳" after the bot stops updating it.
 """
 from __future__ import annotations
 
@@ -18,13 +20,16 @@ from discord.ext import commands
 
 from ...errors import BusyError, UserError
 from ..checks import require
-from ..client import UnionBot
+from ..client import UnionBot, mark_pending, settled
 from ..render import NO_MENTIONS, neutralise, rebuild_progress_text, render_status
 
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_S = 2.0
 TOKEN_LIFETIME_S = 14 * 60  # interaction tokens expire after 15 minutes
+MOVED_TO_CHANNEL = "\u21aa\ufe0f The rebuild is taking a while; its progress continues in a message in this channel."
+CANT_POST_HERE = ("\u26a0\ufe0f The rebuild is still running, but I'm not allowed to post its progress in this channel. "
+                  "I'll send you the result in a direct message.")
 
 
 class Moderation(commands.Cog):
@@ -61,6 +66,7 @@ class Moderation(commands.Cog):
                 ephemeral=True, allowed_mentions=NO_MENTIONS)
             return
         await interaction.response.defer(thinking=True)
+        mark_pending(interaction)
         self._latest = None
         self._started = time.monotonic()
         log.info("reindex started by %s", interaction.user.id)
@@ -72,24 +78,49 @@ class Moderation(commands.Cog):
 
     async def _follow(self, interaction: discord.Interaction, task: asyncio.Task) -> None:
         started = time.monotonic()
+        where = "reply"  # then "channel" (after the token's lifetime) or "dm" (when the channel refuses)
         channel_message: discord.Message | None = None
         shown = None
 
-        async def show(text: str) -> None:
-            nonlocal channel_message
-            if channel_message is None and time.monotonic() - started < TOKEN_LIFETIME_S:
-                try:
-                    await interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
-                    return
-                except discord.HTTPException as exc:
-                    log.warning("could not edit the /reindex reply (%s); continuing in a channel message", exc)
+        async def edit_reply(text: str) -> bool:
             try:
-                if channel_message is None:
-                    channel_message = await interaction.channel.send(text, allowed_mentions=NO_MENTIONS)  # type: ignore[union-attr]
-                else:
-                    await channel_message.edit(content=text, allowed_mentions=NO_MENTIONS)
+                await interaction.edit_original_response(content=text, allowed_mentions=NO_MENTIONS)
+                return True
             except discord.HTTPException as exc:
-                log.warning("could not post /reindex progress: %s", exc)
+                log.warning("could not edit the /reindex reply: %s", exc)
+                return False
+
+        async def show(text: str, final: bool = False) -> None:
+            nonlocal where, channel_message
+            if where == "reply":
+                if time.monotonic() - started < TOKEN_LIFETIME_S and await edit_reply(text):
+                    if final:
+                        settled(interaction)
+                    return
+                where = "channel"
+            if where == "channel":
+                try:
+                    if channel_message is None:
+                        channel_message = await interaction.channel.send(text, allowed_mentions=NO_MENTIONS)  # type: ignore[union-attr]
+                        await edit_reply(MOVED_TO_CHANNEL)
+                        settled(interaction)
+                    else:
+                        await channel_message.edit(content=text, allowed_mentions=NO_MENTIONS)
+                    return
+                except discord.Forbidden as exc:
+                    log.warning("not allowed to post /reindex progress in channel %s (%s); the result goes to %s by DM",
+                                interaction.channel_id, exc, interaction.user.id)
+                    where = "dm"
+                    await edit_reply(CANT_POST_HERE)  # still inside the token's 15 minutes
+                    settled(interaction)
+                except discord.HTTPException as exc:
+                    log.warning("could not post /reindex progress: %s", exc)
+                    return
+            if where == "dm" and final:
+                try:
+                    await interaction.user.send(text, allowed_mentions=NO_MENTIONS)
+                except discord.HTTPException as exc:
+                    log.warning("could not send the /reindex result to %s by DM: %s", interaction.user.id, exc)
 
         await show("\u23f3 Rebuilding the index\u2026 Members keep getting answers from the current index meanwhile.")
         while not task.done():
@@ -102,16 +133,17 @@ class Moderation(commands.Cog):
         try:
             report = task.result()
         except BusyError as exc:
-            await show(f"\u26a0\ufe0f {neutralise(str(exc))}")
+            await show(f"\u26a0\ufe0f {neutralise(str(exc))}", final=True)
             return
         except UserError as exc:
             log.warning("reindex failed: %s", exc)
-            await show(f"\u274c The rebuild failed: {neutralise(str(exc))}\nThe previous index is still in use; nothing was lost.")
+            await show(f"\u274c The rebuild failed: {neutralise(str(exc))}\nThe previous index is still in use; nothing was lost.",
+                       final=True)
             return
         except Exception:  # noqa: BLE001
             log.exception("reindex failed unexpectedly")
             await show("\u274c The rebuild failed unexpectedly (the details are in the bot's log). "
-                       "The previous index is still in use; nothing was lost.")
+                       "The previous index is still in use; nothing was lost.", final=True)
             return
         refused = ""
         if report.refused:
@@ -120,13 +152,15 @@ class Moderation(commands.Cog):
             refused = f"\n\u26a0\ufe0f {len(report.refused)} file(s) could not be read and were left out: {names}{more}."
         log.info("reindex done: %d documents, %d chunks in %.1f s", report.documents, report.chunks, elapsed)
         await show(f"\u2705 Rebuilt the index: {report.documents} documents, {report.chunks} passages "
-                   f"({report.embedded} newly embedded) in {elapsed:.1f} s. The new index is live.{refused}")
+                   f"({report.embedded} newly embedded) in {elapsed:.1f} s. The new index is live.{refused}", final=True)
 
     # ---- /status --------------------------------------------------------------------------------------
     @app_commands.command(name="status")
     @require("moderator")
     async def status(self, interaction: discord.Interaction) -> None:
         """Index size, model, last build, uptime and rebuild state (moderators)."""
+        await interaction.response.defer(ephemeral=True, thinking=True)  # before touching the index
+        mark_pending(interaction)
         st = await asyncio.to_thread(self.bot.service.status)
         latency = self.bot.latency
         latency_ms = None if latency != latency or latency == float("inf") else latency * 1000
@@ -134,7 +168,8 @@ class Moderation(commands.Cog):
         embed = render_status(st, latency_ms=latency_ms, bot_uptime_s=since, reindex=self.progress_line())
         if self.bot.failed_extensions:
             embed.add_field(name="Not loaded", value=", ".join(self.bot.failed_extensions)[:1024], inline=False)
-        await interaction.response.send_message(embed=embed, ephemeral=True, allowed_mentions=NO_MENTIONS)
+        await interaction.edit_original_response(embed=embed, allowed_mentions=NO_MENTIONS)
+        settled(interaction)
 
 
 async def setup(bot: UnionBot) -> None:
