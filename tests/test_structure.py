@@ -397,3 +397,9 @@ def test_real_eu_article_and_recitals(eu):
     sec, page = _where(doc, "(134) Further to the technical solutions")
     assert sec.startswith("Recitals 132") and sec.endswith("> (134)") and page == 3
     _assert_verbatim_on_pages(doc, pages)
+
+
+def test_a_wrapped_body_line_is_not_a_title():
+    page = ("Lorem ipsum dolor sit amet, consetetur sadipscing elitr, sed diam nonumy eirmod tempor\n"
+            "invidunt ut labore et dolore magna aliquyam erat, sed diam voluptua. At vero eos et\n")
+    assert pdf_pages_to_document([page]).meta.title == ""  # parse_file then falls back to the file name

@@ -214,6 +214,7 @@ def _md_inline(text: str) -> str:
 _MD_BULLET = re.compile(r"^\s*[-*+]\s+")
 _MD_ORDERED = re.compile(r"^\s*\d{1,3}[.)]\s+")
 _MD_RULE = re.compile(r"^\s*(?:-{3,}|\*{3,}|_{3,})\s*$")
+_MD_QUOTE = re.compile(r"^\s{0,3}>\s?")
 _MD_COMMENT = re.compile(r"^\s*<!--.*-->\s*$")
 
 
@@ -253,7 +254,8 @@ def parse_markdown(raw: str) -> ParsedDocument:
         if _MD_RULE.match(line) or _MD_COMMENT.match(line):
             reader.end_list()
             continue
-        line = re.sub(r"^\s{0,3}>\s?", "", line)  # block quote
+        if ">" in line:
+            line = _MD_QUOTE.sub("", line)  # block quote
         if _MD_BULLET.match(line):
             # each bullet item is its own paragraph, without its marker
             reader.boundary()
@@ -296,18 +298,17 @@ _URLISH = re.compile(r"(?:https?://|www\.|\b[\w-]+\.(?:org|com|gov|net|eu|edu|io
 def first_title_line(lines: list[str], look: int = 6) -> str:
     """The first of the opening lines that reads like a document title: a few words, no full stop, not
     a "Key: value" header, a breadcrumb, a web address, a page number, a bare label or a generic
-    heading ("Summary", "Contents")."""
-    seen = 0
-    for line in lines:
-        s = re.sub(r"\s+", " ", line.strip())
-        if not s:
-            continue
-        seen += 1
-        if seen > look:
-            break
+    heading ("Summary", "Contents"), and not a wrapped line of body text (as long as the lines around
+    it, or continued in lower case on the next line)."""
+    opening = [re.sub(r"\s+", " ", ln.strip()) for ln in lines if ln.strip()][:look + 6]
+    for i, s in enumerate(opening[:look]):
         words = s.split()
+        after = opening[i + 1] if i + 1 < len(opening) else ""
+        longest = max((len(x) for x in opening[i + 1:i + 6]), default=0)
         if (len(s) > 150 or len(words) < 2 or len(words) > 25 or s.endswith((".", ",", ";", ":"))
                 or " > " in s or _URLISH.search(s) or re.match(r"^[A-Z][\w /#-]{0,30}:\s", s)
+                or re.search(r"[a-z]\. [A-Z]", s) or (", " in s and len(words) > 8)
+                or (after[:1].islower()) or (longest >= 60 and len(s) >= 0.85 * longest)
                 or is_generic_heading(s) or is_bare_label(s)
                 or sum(len(w) == 1 for w in words) > len(words) / 2  # "S T A T E  O F ..."
                 or not any(ch.isalpha() for ch in s)):
