@@ -404,7 +404,9 @@ class FakeDiscord:
     async def bot_added_to(self, name: str = "Someone else's server") -> Guild:
         """Someone adds the bot to a new server while it runs: GUILD_CREATE arrives for it."""
         g = self._make_guild(name)
-        await self.dispatch("GUILD_CREATE", self.guild(g))
+        payload = self.guild(g)
+        del payload["unavailable"]  # absent for a join (false means "available again after an outage")
+        await self.dispatch("GUILD_CREATE", payload)
         return g
 
     def bot_managed_role(self, guild: Guild | None = None) -> dict:

@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 Status = Literal["current", "superseded"]
 PAGER_TIMEOUT_S = 600.0  # the ◀ ▶ buttons work for 10 minutes (well inside the 15-minute token)
-BUSY_REBUILDING = ("\u23f3 The index is being rebuilt right now, so documents can't be added, replaced or removed. "
+BUSY_REBUILDING = ("\u26a0\ufe0f The index is being rebuilt right now, so documents can't be added, replaced or removed. "
                    "Please try again after the rebuild (`/status` shows its progress).")
 
 
