@@ -12,21 +12,18 @@ import math
 import re
 from dataclasses import dataclass
 
+from .answering.abstention import DEFAULT as DEFAULT_CALIBRATION
+from .answering.abstention import Calibration, decide
 from .chunking import split_sentences
 from .models import Answer, Citation
 from .query import INCIDENTAL, SYNONYMS, QueryInfo, stem
 from .retrieve import Candidate
 
-# Thresholds (cosine of all-MiniLM-L6-v2, normalised vectors). Chosen from the trade-off curve in
-# benchmarks/README.md (`python -m bot eval --qa ... --sweep`).
-ABSTAIN_DENSE = 0.30  # below this best cosine, and with weak keyword support, nothing is on topic
-SUPPORT_DENSE = 0.50  # at or above this best cosine the topic is covered
-MIN_COVERAGE = 0.34  # IDF-weighted share of the question's terms found in the best passages
 MAX_SENTENCES = 5
 MAX_PER_PASSAGE = 2
 MAX_PASSAGES = 4
 MAX_QUOTE = 300
-CURRENT_PEER = 0.95  # a current agreement's sentence at least this close to a superseded one's speaks to it too
+CURRENT_PEER = 0.85  # a current agreement's sentence at least this close to a superseded one's speaks to it too
 
 # Statements that the sources do NOT have something (not mere caveats like "not confirmed").
 _NOT_FOUND = re.compile(
@@ -49,7 +46,11 @@ def covered_summary(documents) -> str:
         elif d.union and d.union not in ("Industry",) and d.union not in unions:
             unions.append(d.union)
     if not unions and not laws:
-        return "No documents are indexed yet."
+        titles = [d.title for d in documents if d.title]
+        if not titles:
+            return "No documents are indexed yet."
+        shown = "; ".join(titles[:8]) + (f"; and {len(titles) - 8} more" if len(titles) > 8 else "")
+        return f"The documents I have are: {shown}."
     parts = []
     if unions:
         parts.append("agreements and news of " + ", ".join(unions[:12]))
@@ -119,13 +120,11 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
     # Terms the corpus has never seen (typos, chat words) cannot be covered and are left out of it.
 
     total = hit = 0.0
-    rare = max(idf.values(), default=1.0)
     for t in q.terms:
         if t in INCIDENTAL:
             continue
         if not vocab_has(t) and not any(vocab_has(x.split()[0].lower()) for x in SYNONYMS.get(t, [])):
-            total += rare  # a real word the documents never use: the question is about something else
-            continue
+            continue  # a word this index never uses (chat, a typo, slang) says nothing either way
         w = idf.get(t, 1.0)
         total += w
         if _covered(t, hay) or any(_covered(x, hay) for x in SYNONYMS.get(t, [])):
@@ -139,6 +138,7 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
         if c.row["year"]:
             years5.add(int(c.row["year"]))
     missing = []
+    unknown_names: list[str] = []  # names the question uses that this index has never seen
     for y in q.target_years:
         if y not in years5 and str(y) not in hay5:
             missing.append(str(y))
@@ -152,17 +152,8 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
             continue
         if not _covered(lp, hay5) and not vocab_has(lp):
             missing.append(p)
-    # Content words the documents never use and that are not typos of words they do use
-    # ("teleplay", "Korean"): the question asks about something the documents don't cover.
-
-    for t in q.terms:
-        if len(t) < 4 or not t[0].isalpha() or t in INCIDENTAL or t in SYNONYMS:
-            continue
-        if any(t == m.lower() for m in missing):
-            continue
-        if not vocab_has(t) and not is_common(t):
-            missing.append(t)
-    return {"best_dense": best_dense, "coverage": coverage, "missing": missing}
+            unknown_names.append(p)
+    return {"best_dense": best_dense, "coverage": coverage, "missing": missing, "unknown_names": unknown_names}
 
 
 # What kind of value a question asks for, and what such a value looks like in a passage.
@@ -173,7 +164,7 @@ _ASKS = [
      re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December)"
                 r"\s+\d{1,2}\b|\b\d{4}-\d{2}-\d{2}\b")),
     ("amount", re.compile(r"\bhow much\b|\b(?:scale|hourly|day|daily|weekly) rate\b|\bper (?:script|episode|hour|day)\b|"
-                          r"\bminimum (?:pay|rate|fee)\b|\bdues\b", re.I),
+                          r"\bminimum (?:pay|rate|fee)\b|\bminimums?\b(?!\s+basic)|\bdues\b", re.I),
      re.compile(r"\$\s?\d|\d+(?:\.\d+)?\s*(?:×|x)\s*scale|\bscale\b|\d+(?:\.\d+)?\s?%|\bfull day\b|\bpro rata\b|"
                 r"\b\d+[\s-]*(?:hours?|days?|weeks?|months?|years?)\b")),
     ("number", re.compile(r"\bhow many\b|\bhow long\b", re.I),
@@ -183,30 +174,35 @@ _ASKS = [
 ]
 
 
-def asked_value(q: QueryInfo, sentences: list[str]) -> str:
-    """If the question asks for a percentage / date / amount / number / name and none of the answer's
-    sentences holds a value of that kind, name what is missing."""
+VALUE_SUPPORT = 0.25  # share of the question's own words a sentence needs for its value to count as the answer
+
+
+def asked_value(q: QueryInfo, sentences: list[_Sent]) -> str:
+    """If the question asks for a percentage / date / amount / number / name and no answer sentence that
+    speaks to the question's own words holds a value of that kind, name what is missing ("what % voted
+    for the 2025 deal" is not answered by another vote's percentage)."""
     for label, asks, looks in _ASKS:
-        if asks.search(q.text) and not any(looks.search(x) and not _NOT_FOUND.search(x) for x in sentences):
+        if asks.search(q.text) and not any(
+                looks.search(x.text) and not _NOT_FOUND.search(x.text) and x.lex_all >= VALUE_SUPPORT
+                for x in sentences):
             return f"the {label} you asked for"
     return ""
 
 
 def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has,
-            max_citations: int = 5, is_common=lambda w: True, covered: str = "") -> Answer:
+            max_citations: int = 5, is_common=lambda w: True, covered: str = "",
+            calibration: Calibration = DEFAULT_CALIBRATION) -> Answer:
     if not cands:
         return abstain(question, covered)
     sig = assess(q, cands, idf, vocab_has, is_common)
-    if sig["best_dense"] < ABSTAIN_DENSE and sig["coverage"] < 0.5 or (
-        sig["best_dense"] < SUPPORT_DENSE and sig["coverage"] < MIN_COVERAGE
-    ):
+    if decide(sig["best_dense"], sig["coverage"], calibration, len(sig["unknown_names"])) == "abstain":
         return abstain(question, covered)
 
     sents = _score_sentences(q, cands[:6], idf)
     if not sents:
         return abstain(question, covered)
     chosen = _choose(sents, cands[:6], asked_years=set(q.years))
-    asked = asked_value(q, [x.text for x in chosen])
+    asked = asked_value(q, chosen)
     if asked:
         sig["missing"].append(asked)
     note = ""
@@ -221,7 +217,7 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
     text, citations = _render(chosen, cands, max_citations, asked_years=set(q.years))
     if note:
         text = note + "\n\n" + text
-    ans = Answer(question=question, text=text, abstained=partial, citations=citations, note=note, partial=partial)
+    ans = Answer(question=question, text=text, abstained=False, citations=citations, note=note, partial=partial)
     ans.signals = sig  # type: ignore[attr-defined]
     return ans
 

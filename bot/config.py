@@ -40,6 +40,7 @@ class Settings:
     chunk_overlap: int = 40
     # Retrieval / answering
     top_k: int = 5
+    passage_chars: int = 1800  # a cited passage brings up to this much of its section's text; 0 = the chunk alone
     # Discord
     discord_token: str = field(default="", repr=False)
     # Role ids (preferred) or names; empty = only server administrators (see docs/discord.md)
@@ -74,6 +75,7 @@ class Settings:
         "chunk_tokens": "CHUNK_TOKENS",
         "chunk_overlap": "CHUNK_OVERLAP",
         "top_k": "TOP_K",
+        "passage_chars": "PASSAGE_CHARS",
         "discord_token": "DISCORD_TOKEN",
         "organizer_roles": "ORGANIZER_ROLES",
         "moderator_roles": "MODERATOR_ROLES",

@@ -188,7 +188,7 @@ class FeedbackStore:
                 (
                     answer.answer_id,
                     answer.question,
-                    int(bool(answer.abstained)),
+                    int(bool(answer.abstained or answer.partial)),  # /gaps lists both
                     time.time() if now is None else now,
                     None if context_key is None else str(context_key),
                     json.dumps(sources, ensure_ascii=False),

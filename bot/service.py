@@ -60,6 +60,7 @@ from .ingest.parse import SUPPORTED_SUFFIXES, Limits, parse_file
 from .models import Answer, DocumentInfo, IngestResult, ParsedDocument
 from .query import analyse, with_history
 from .retrieve import retrieve
+from .retrieval.context import with_context
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ class Service:
         self.generator = None  # optional LLM (LLM_BASE_URL); its output is checked before use
         self._covered_key = None
         self._covered_text = ""
+        self._calibration_key = None
+        self._calibration_value = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @classmethod
@@ -216,12 +219,14 @@ class Service:
             vec = self.embedder.encode_query(dense_text(full, q)) if mode != "keyword" else None
             idf = self._idf(gen, q.terms)
             cands = retrieve(gen, q, vec, mode="hybrid" if mode == "rerank" else mode, union_filter=union, idf=idf)
+            if self.settings.passage_chars > 0:
+                cands = with_context(gen, cands, vec, self.settings.passage_chars)
             if self.rerank is not None and mode in ("hybrid", "rerank"):
                 cands = self.rerank.rerank(full, cands)
             ans = answer_mod.compose(question, q, cands, idf, lambda t: self._vocab_has(gen, t),
                                      max_citations=self.settings.top_k,
                                      is_common=getattr(self.embedder, "is_common_word", lambda w: True),
-                                     covered=self._covered(gen))
+                                     covered=self._covered(gen), calibration=self._calibration(gen))
             ans.candidates = cands  # type: ignore[attr-defined]
         ans.answer_id = uuid.uuid4().hex[:16]
         if self.generator is not None and not ans.abstained and ans.citations:
@@ -237,6 +242,17 @@ class Service:
             self._covered_text = answer_mod.covered_summary(gen.store.documents())
             self._covered_key = key
         return self._covered_text
+
+    def _calibration(self, gen: Generation):
+        """The abstention calibration of this generation, computed once from its stored vectors."""
+        from .answering.abstention import calibrate
+
+        key = ("calibration", gen.vectors_version, str(gen.path))
+        if self._calibration_key != key:
+            _, vecs = gen.store.all_vectors(self.embedder.dimension)
+            self._calibration_value = calibrate(vecs)
+            self._calibration_key = key
+        return self._calibration_value
 
     def _idf(self, gen: Generation, terms: list[str]) -> dict[str, float]:
         need = [t for t in terms if t not in self._idf_cache]

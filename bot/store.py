@@ -316,6 +316,18 @@ class Store:
             ).fetchall()
         return {r["id"]: r for r in rows}
 
+    def neighbour_ids(self, pairs: list[tuple[str, int]]) -> dict[tuple[str, int], int]:
+        """Chunk ids by (doc_id, ordinal), for the given pairs that exist."""
+        if not pairs:
+            return {}
+        out: dict[tuple[str, int], int] = {}
+        with self.lock:
+            for doc_id, ordinal in pairs:
+                r = self.conn.execute("SELECT id FROM chunks WHERE doc_id = ? AND ordinal = ?", (doc_id, ordinal)).fetchone()
+                if r is not None:
+                    out[(doc_id, ordinal)] = r[0]
+        return out
+
     def keyword_search(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
         """bm25 over chunk text (weight 1), section (2) and title (2). Returns (chunk id, score>0)."""
         q = fts_query(terms)

@@ -166,7 +166,7 @@ def test_answerable_question_cites_expected_family(asker, doc_texts, item):
 def test_unanswerable_question_abstains(asker, doc_texts, item):
     ans = asker.ask(item["question"])
     _check_verbatim(ans, doc_texts)
-    assert ans.abstained, ans.text
+    assert ans.abstained or ans.partial, ans.text  # no answer, or "my documents don't cover ..." first
 
 
 @needs_dev

@@ -104,8 +104,8 @@ def _body(answer: Answer) -> str:
 
 
 def is_partial(answer: Answer) -> bool:
-    """The core abstained on the exact question but shows related passages (with their sources)."""
-    return answer.abstained and bool(answer.citations)
+    """The documents don't answer the exact question; the answer says so first and shows what they do say."""
+    return bool(answer.partial or answer.abstained) and bool(answer.citations)
 
 
 def render_answer(answer: Answer, *, echo_question: bool = True, union: str | None = None) -> list[Outgoing]:

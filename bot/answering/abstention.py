@@ -1,0 +1,57 @@
+"""Answer, partial answer, or abstain: decided from how the best passage scores against this index's
+own background, never from word lists.
+
+Calibration (per index generation, computed once from its stored vectors): the median cosine between a
+passage and its nearest other passage. That is what "closely related text" scores with this model on
+these documents; a question whose best passage reaches only a small fraction of it is about something
+the index does not hold. The fraction is one number for every index and model (fitted on the tuning
+questions, checked on the held-out ones: see benchmarks/README.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# Best passage cosine / the index's nearest-neighbour median cosine, below which nothing is on topic.
+ABSTAIN_RATIO = 0.50
+# ... and the share of the question's (IDF-weighted) words the best passages must hold to answer anyway.
+LEXICAL_RESCUE = 0.67
+SAMPLE = 512
+
+
+@dataclass(frozen=True)
+class Calibration:
+    neighbour_cosine: float  # median over sampled passages of the cosine to their nearest other passage
+    passages: int
+
+    @property
+    def abstain_below(self) -> float:
+        return ABSTAIN_RATIO * self.neighbour_cosine
+
+
+DEFAULT = Calibration(0.85, 0)  # an empty or one-passage index has no neighbours to measure
+
+
+def calibrate(vectors: np.ndarray, sample: int = SAMPLE, seed: int = 0) -> Calibration:
+    """Median nearest-other-passage cosine of up to `sample` passages (normalised vectors)."""
+    n = len(vectors)
+    if n < 3:
+        return Calibration(DEFAULT.neighbour_cosine, n)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(n, min(sample, n), replace=False)
+    sims = vectors[pick] @ vectors.T
+    sims[np.arange(len(pick)), pick] = -1.0
+    return Calibration(float(np.median(sims.max(axis=1))), n)
+
+
+def decide(best_dense: float, coverage: float, calibration: Calibration, unknown_names: int = 0) -> str:
+    """'abstain' when the best passage is far below what related text scores in this index and the
+    question's words are mostly absent from it (or it names something the index has never seen), or when the question names something this index has
+    never seen and shares no other word with the best passages; else 'answer' (partial answers are
+    decided by what the question asks for: see bot.answer)."""
+    if best_dense < calibration.abstain_below and (coverage < LEXICAL_RESCUE or unknown_names):
+        return "abstain"
+    if coverage == 0 and unknown_names:
+        return "abstain"
+    return "answer"

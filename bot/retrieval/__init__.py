@@ -1,0 +1,1 @@
+"""Retrieval stages after candidate search: passage context (`context`)."""
