@@ -319,3 +319,41 @@ def test_console_mode_answers_from_stdin_and_exits_on_eof(runs):
     assert "48 hours" in proc.stdout
     assert "Test Guild 2023 Agreement" in proc.stdout
     assert "Not legal advice" in proc.stdout
+
+
+from tests.test_evaluation import DOC_A, DOC_B  # noqa: E402
+
+
+def test_eval_docs_builds_a_scratch_index_from_pdfs(tmp_path, run_main):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "penalty_bill.md").write_text("# Penalty bill\n\n" + DOC_A)
+    (docs / "crew_notice.txt").write_text(DOC_B)
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text("\n".join(json.dumps(x) for x in [
+        {"id": "a1", "doc": "penalty_bill.md", "question": "what is the civil penalty for a first violation",
+         "must_mention": ["one thousand dollars"], "answerable": True},
+        {"id": "b1", "doc": "crew_notice.txt", "question": "how many days notice before generative AI tools",
+         "must_mention": ["thirty days notice"], "answerable": True},
+    ]) + "\n")
+    code, out, err = run_main("eval", "--qa", str(qa), "--docs", str(docs), "--pdf", "--compare", "--json")
+    assert code == 0, err
+    rows = {r["mode"]: r for r in map(json.loads, out.strip().splitlines())}
+    assert set(rows) == {"engine", "naive", "dense", "keyword"}
+    assert all(r["answerable"] == 2 for r in rows.values())
+    assert rows["naive"]["hit@5"] == 1.0  # two small documents: the baseline finds both passages
+    assert rows["engine"]["hit@5"] == 1.0
+
+
+def test_ask_json_lines_take_history(built, run_main, monkeypatch):
+    import io
+
+    lines = [json.dumps({"question": "and how much notice?", "history": ["scanning session for a digital replica"]}),
+             "{not json", "what notice is required before a scanning session for a digital replica?"]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(lines) + "\n"))
+    code, out, err = run_main("ask", "--json", "-")
+    assert code == 0
+    objs = [json.loads(x) for x in out.strip().splitlines()]
+    assert [o["question"] for o in objs] == ["and how much notice?", lines[2]]
+    assert "48 hours" in objs[0]["answer"]  # the follow-up was answered with its thread's context
+    assert "line 2 is not a question object" in err
