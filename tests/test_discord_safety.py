@@ -108,7 +108,7 @@ async def test_a_public_bot_without_an_allowlist_refuses_to_start(tmp_path):
         bot = UnionBot(w.settings, w.service)
         with pytest.raises(ConfigError) as e:
             async with bot:
-                await bot.start(w.settings.discord_token)
+                await asyncio.wait_for(bot.start(w.settings.discord_token), 10)  # without the check it would run on
         assert str(e.value) == PUBLIC_WITHOUT_ALLOWLIST
         assert "turn Public Bot off" in str(e.value) and "set ALLOWED_GUILD_IDS" in str(e.value)
         assert w.fake.identifies == 0, "it never connected"
