@@ -365,3 +365,70 @@ async def test_a_restart_tells_pending_replies_to_ask_again(tmp_path):
         assert pending.text() == RESTARTING
         assert "[1]" in answered.text(), "a finished answer is left alone"
         assert_clean(w.fake)
+
+
+async def test_an_answer_gets_through_a_429_on_its_route(tmp_path):
+    async with running_world(tmp_path) as w:
+        w.fake.rate_limit("POST", f"/channels/{w.fake.channel_id}/messages", retry_after=0.3)
+        m = await w.fake.user_says(w.member, f"<@{w.fake.app_id}> {CONSENT_Q}")
+        [reply] = await w.fake.until(lambda: w.fake.replies_to(m), what="the answer after the 429")
+        assert "[1]" in message_text(reply)
+        posts = w.fake.requests_to("POST", f"/channels/{w.fake.channel_id}/messages")
+        assert [r.status for r in posts] == [429, 200] and posts[1].t - posts[0].t >= 0.29
+        assert_clean(w.fake)
+
+
+SIGTERM_CHILD = r"""
+import json, sys, time
+import discord, discord.gateway, discord.http, yarl
+from pathlib import Path
+from bot.config import Settings
+from bot.embedding import HashEmbedder
+from bot.service import Service
+from bot.discord_app.client import run_bot
+
+cfg = json.loads(sys.argv[1])
+discord.http.Route.BASE = cfg["api"]
+discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(cfg["gateway"])
+settings = Settings(index_dir=Path(cfg["index"]), corpus_dir=Path(cfg["corpus"]), discord_token="fake-token-not-secret",
+                    allowed_guild_ids=(cfg["guild"],), ask_cooldown_rate=100)
+service = Service.open(settings, HashEmbedder())
+real_ask = service.ask
+
+def slow_ask(question, **kw):
+    time.sleep(3)  # still answering when SIGTERM arrives
+    return real_ask(question, **kw)
+
+service.ask = slow_ask
+run_bot(settings, service)
+print("stopped cleanly", flush=True)
+"""
+
+
+async def test_sigterm_tells_a_pending_question_to_ask_again(tmp_path):
+    import json
+    import os
+    import signal
+
+    async with running_world(tmp_path) as w:  # syncs the commands, then hands the fake to the child
+        await w.stop_bot()
+        identifies = w.fake.identifies
+        cfg = {"api": w.fake.api_base, "gateway": w.fake.gateway_url, "index": str(tmp_path / "child-index"),
+               "corpus": str(w.settings.corpus_dir), "guild": w.fake.guild_id}
+        env = {**os.environ, "PYTHONPATH": str(__import__("pathlib").Path(__file__).resolve().parents[1])}
+        child = await asyncio.create_subprocess_exec(sys.executable, "-c", SIGTERM_CHILD, json.dumps(cfg), env=env,
+                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        try:
+            await w.fake.until(lambda: w.fake.identifies > identifies and w.fake.connected, timeout=60,
+                               what="the child bot to connect")
+            await asyncio.sleep(0.3)  # READY and GUILD_CREATE handled
+            ix = await w.fake.slash(w.member, "ask", question=CONSENT_Q)
+            await w.fake.until(lambda: ix.deferred, what="the deferral")
+            child.send_signal(signal.SIGTERM)
+            out, _ = await asyncio.wait_for(child.communicate(), 30)
+        finally:
+            if child.returncode is None:
+                child.kill()
+                await child.wait()
+        assert ix.text() == RESTARTING, out.decode()[-2000:]
+        assert child.returncode == 0 and b"stopped cleanly" in out, out.decode()[-2000:]
