@@ -105,7 +105,9 @@ async def test_channel_permissions_are_enforced_with_403(tmp_path):
         assert (e.value.status, e.value.code) == (403, 50013)
         with pytest.raises(discord.Forbidden):
             await channel.send("f", file=discord.File(io.BytesIO(b"x"), "x.txt"))
-        await channel.send("plain text is still allowed")
+        plain = await channel.send("plain text is still allowed")
+        await plain.edit(content="edited", embed=discord.Embed(description="dropped"))
+        assert (w.fake.messages[str(plain.id)]["content"], w.fake.messages[str(plain.id)]["embeds"]) == ("edited", [])
         await w.fake.deny(w.fake.channel_id, "send_messages", "create_public_threads")
         for attempt in (channel.send("x"), channel.typing().__aenter__()):
             with pytest.raises(discord.Forbidden):

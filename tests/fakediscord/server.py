@@ -25,7 +25,7 @@ Refusals Discord's "no", so a test fails where real Discord would:
           - Interaction deadlines on `clock` (tests move it with `clock.advance()`): no initial response
             within 3 s -> 404 10062 Unknown interaction; followups/edits after 15 minutes -> 401 50027.
           - Permissions: `deny(channel, "send_messages", ...)` -> 403 50013 on send/typing/embeds/files/
-            thread creation; `slash()` raises CommandNotShown when Discord would hide the command
+            thread creation (an edit that adds embeds without Embed Links keeps its text, drops the embeds); `slash()` raises CommandNotShown when Discord would hide the command
             (default member permissions, unless `allow_command()` adds an Integrations override).
           - A reply whose referenced message was deleted -> 400 50035 unless fail_if_not_exists is false.
           - `rate_limit(method, fragment)` -> 429 with Retry-After (and the headers discord.py reads).
@@ -1099,7 +1099,8 @@ class FakeDiscord:
                     if errors:
                         return self._error(req, errors)
                     if body.get("embeds") and denied & EMBED_LINKS:
-                        return self._forbidden()
+                        # an edit is not refused: the embeds are dropped (discord-api-docs #2601, #5648)
+                        body = {**body, "embeds": []}
                     self._apply(m, body, atts)
                     m["edited_timestamp"] = iso()
                     await self.dispatch("MESSAGE_UPDATE", m)
