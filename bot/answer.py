@@ -20,6 +20,7 @@ from .query import INCIDENTAL, SYNONYMS, QueryInfo, stem
 from .retrieve import Candidate
 
 MAX_SENTENCES = 5
+RANK_STEP = 0.15  # how much a sentence loses per retrieval rank of its passage
 MAX_PER_PASSAGE = 2
 MAX_PASSAGES = 4
 MAX_QUOTE = 300
@@ -253,7 +254,7 @@ def _score_sentences(q: QueryInfo, cands: list[Candidate], idf: dict[str, float]
             st = _stems(sent)
             lex = sum(w for t, w in weights.items() if _covered(t, st)) / total if weights else 0.5
             exp = len(exp_stems & st) / (len(exp_stems) or 1)
-            score = 0.5 * lex + 0.1 * exp + 0.3 * rel + 0.3 * max(c.dense, 0.0) - 0.03 * i - 0.01 * k
+            score = 0.5 * lex + 0.1 * exp + 0.3 * rel + 0.3 * max(c.dense, 0.0) - RANK_STEP * i - 0.01 * k
             lex_all = sum(w for t, w in all_weights.items() if _covered(t, st | doc_stems)) / all_total
             out.append(_Sent(i, s, e, sent, score, lex, lex_all))
     out.sort(key=lambda x: x.score, reverse=True)
@@ -381,12 +382,11 @@ def _render(chosen: list[_Sent], cands: list[Candidate], max_citations: int,
             parts.append(_mark(_clean_sentence(s.text), n_for[c.chunk_id]))
         paragraphs.append(f"{doc_label(row)}: " + " ".join(parts))
     # Related passages the answer did not quote, so a member can check them too.
-    top_dense = max((c.dense for c in cands), default=0.0)
     related = []
     for c in cands:
         if len(citations) >= max_citations:
             break
-        if c.chunk_id in n_for or c.dense < top_dense - 0.12:
+        if c.chunk_id in n_for:
             continue
         if any(c.row["text"] == cands[k].row["text"] for k in range(len(cands)) if cands[k].chunk_id in n_for):
             continue
