@@ -20,6 +20,7 @@ from .query import INCIDENTAL, SYNONYMS, QueryInfo, stem
 from .retrieve import Candidate
 
 MAX_SENTENCES = 5
+RELATED_GAP = 0.12  # a "See also" passage scores within this cosine of the best one (no unrelated upload rides along)
 RANK_STEP = 0.15  # how much a sentence loses per retrieval rank of its passage
 MAX_PER_PASSAGE = 2
 MAX_PASSAGES = 4
@@ -154,7 +155,8 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
         if not _covered(lp, hay5) and not vocab_has(lp):
             missing.append(p)
             unknown_names.append(p)
-    return {"best_dense": best_dense, "coverage": coverage, "missing": missing, "unknown_names": unknown_names}
+    return {"best_dense": best_dense, "coverage": coverage, "missing": missing, "unknown_names": unknown_names,
+            "shares_words": total > 0}
 
 
 # What kind of value a question asks for, and what such a value looks like in a passage.
@@ -196,7 +198,8 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
     if not cands:
         return abstain(question, covered)
     sig = assess(q, cands, idf, vocab_has, is_common)
-    if decide(sig["best_dense"], sig["coverage"], calibration, len(sig["unknown_names"])) == "abstain":
+    if decide(sig["best_dense"], sig["coverage"], calibration, len(sig["unknown_names"]),
+              sig["shares_words"]) == "abstain":
         return abstain(question, covered)
 
     sents = _score_sentences(q, cands[:6], idf)
@@ -382,11 +385,13 @@ def _render(chosen: list[_Sent], cands: list[Candidate], max_citations: int,
             parts.append(_mark(_clean_sentence(s.text), n_for[c.chunk_id]))
         paragraphs.append(f"{doc_label(row)}: " + " ".join(parts))
     # Related passages the answer did not quote, so a member can check them too.
+    top_dense = max((c.dense for c in cands), default=0.0)
     related = []
     for c in cands:
         if len(citations) >= max_citations:
             break
-        if c.chunk_id in n_for:
+        # other passages of the document the answer leads with may follow whatever their cosine
+        if c.chunk_id in n_for or (c.dense < top_dense - RELATED_GAP and c.doc_id != citations[0].doc_id):
             continue
         if any(c.row["text"] == cands[k].row["text"] for k in range(len(cands)) if cands[k].chunk_id in n_for):
             continue

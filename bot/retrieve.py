@@ -1,5 +1,5 @@
 """Hybrid retrieval: FAISS (dense) + FTS5 bm25 (keywords), fused by reciprocal rank, then boosted by
-an exact reference the question names (an article, a bill, a section) and by current-over-superseded.
+what the question names (an article, a bill, a union, a year) and by current-over-superseded.
 """
 from __future__ import annotations
 
@@ -120,16 +120,33 @@ def _vectors_for(gen, ids: list[int]) -> dict[int, np.ndarray]:
     return gen.vectors.vectors(ids)
 
 
-# Boosts are in RRF units: one rank near the top is worth about 1/(RRF_K+r)^2 ~ 0.0003. Boosts for the
-# union, agreement or year a question names were measured and removed: they did not help on new questions.
+# Boosts are in RRF units: one rank near the top is worth about 1/(RRF_K+r)^2 ~ 0.0003.
 BOOST_REF = 0.01
+BOOST_UNION = 0.002
+BOOST_AGREEMENT = 0.0015
+BOOST_YEAR = 0.0015
 BOOST_CURRENT = 0.0006
 
 
 def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int]) -> None:
     row = c.row
+    title_union = f"{row['title']} {row['union_name']} {row['agreement']}"
     if c.chunk_id in ref_hits:
         c.boosts["reference"] = BOOST_REF
+    if q.unions:
+        if any(_matches_union(row, u) for u in q.unions):
+            c.boosts["union"] = BOOST_UNION
+        elif row["union_name"] and row["doc_type"] not in ("law", "bill", "fact-check"):
+            c.boosts["union"] = -BOOST_UNION / 2
+    if q.agreements:
+        ag = _norm(title_union)
+        if any(_norm(a) in ag for a in q.agreements):
+            c.boosts["agreement"] = BOOST_AGREEMENT
+    if q.years:
+        if row["year"] in q.years:
+            c.boosts["year"] = BOOST_YEAR
+        elif row["year"] and any(str(y) in row["text"] for y in q.years):
+            c.boosts["year"] = BOOST_YEAR / 3
     if row["status"] == "current" and not (q.years and row["year"] not in q.years):
         c.boosts["current"] = BOOST_CURRENT
     c.fused += sum(c.boosts.values())

@@ -17,6 +17,9 @@ import numpy as np
 ABSTAIN_RATIO = 0.50
 # ... and the share of the question's (IDF-weighted) words the best passages must hold to answer anyway.
 LEXICAL_RESCUE = 0.67
+# A question that names something this index has never seen, or none of whose words the index uses at
+# all, is answered only from a passage at least this close (as a share of the neighbour cosine).
+NAMED_RATIO = 0.6
 SAMPLE = 512
 
 
@@ -45,13 +48,19 @@ def calibrate(vectors: np.ndarray, sample: int = SAMPLE, seed: int = 0) -> Calib
     return Calibration(float(np.median(sims.max(axis=1))), n)
 
 
-def decide(best_dense: float, coverage: float, calibration: Calibration, unknown_names: int = 0) -> str:
-    """'abstain' when the best passage is far below what related text scores in this index and the
-    question's words are mostly absent from it (or it names something the index has never seen), or when the question names something this index has
-    never seen and shares no other word with the best passages; else 'answer' (partial answers are
-    decided by what the question asks for: see bot.answer)."""
-    if best_dense < calibration.abstain_below and (coverage < LEXICAL_RESCUE or unknown_names):
+def decide(best_dense: float, coverage: float, calibration: Calibration, unknown_names: int = 0,
+           shares_words: bool = True) -> str:
+    """'abstain' or 'answer' (partial answers are decided by what the question asks for: see bot.answer).
+
+    Abstain when the best passage is far below what related text scores in this index and the question's
+    words are mostly absent from it; when the question names something this index has never seen and
+    either shares no word with the best passages or they are not a close match; and when none of the
+    question's words occurs anywhere in the index and the best passage is not a close match."""
+    if best_dense < calibration.abstain_below and coverage < LEXICAL_RESCUE:
         return "abstain"
-    if coverage == 0 and unknown_names:
+    close = best_dense >= NAMED_RATIO * calibration.neighbour_cosine
+    if unknown_names and (coverage == 0 or not close):
+        return "abstain"
+    if not shares_words and not close:
         return "abstain"
     return "answer"
