@@ -11,6 +11,7 @@ import numpy as np
 from .query import QueryInfo
 
 RRF_K = 60
+KEYWORD_WEIGHT = 0.7  # the keyword list's weight in the fusion (dense = 1), fitted on the tuning questions
 
 
 @dataclass
@@ -77,7 +78,7 @@ def retrieve(
         if cid in rows:
             c = cands.setdefault(cid, Candidate(cid, rows[cid]))
             c.keyword, c.keyword_rank = score, rank
-            c.fused += 1.0 / (RRF_K + rank)
+            c.fused += KEYWORD_WEIGHT / (RRF_K + rank)
     for cid in ref_hits:
         if cid in rows:
             cands.setdefault(cid, Candidate(cid, rows[cid]))
