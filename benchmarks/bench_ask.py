@@ -18,7 +18,7 @@ from .common import Row, StageTimer, per_round
 from .context import Context, size_label
 from .member_questions import questions
 
-K_DENSE = 40  # what bot.retrieve asks FAISS for
+K_DENSE = 40  # what bot.retrieval.candidates asks FAISS for
 
 
 def ask_rows(ctx: Context, sizes: list[int], target_size: int = 10_000) -> list[Row]:
@@ -75,7 +75,8 @@ def _one_size(ctx: Context, n: int, target_size: int) -> list[Row]:
         st.wrap(gen.store, "chunk_rows", "chunk_rows")
         st.wrap(gen.store, "term_doc_freq", "idf_counts")
         st.wrap(service_mod, "retrieve", "retrieve_total")
-        st.wrap(service_mod.answer_mod, "compose", "compose_total")
+        st.wrap(service_mod.compose, "compose", "compose_total")
+        st.wrap(service_mod, "with_context", "context_total")
         if hasattr(emb, "is_common_word"):  # looked up per call by Service.ask, so the wrapper is seen
             st.wrap(emb, "is_common_word", "is_common_word")
         t_total = 0.0

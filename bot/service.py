@@ -47,7 +47,7 @@ import time
 import uuid
 from typing import Iterable, Sequence
 
-from . import answer as answer_mod
+from .answering import compose
 from .chunking import chunk_document
 from .config import Settings
 from .embedding import Embedder, load_embedder
@@ -58,8 +58,8 @@ from .index import (
 )
 from .ingest.parse import SUPPORTED_SUFFIXES, Limits, parse_file
 from .models import Answer, DocumentInfo, IngestResult, ParsedDocument
-from .query import analyse, with_history
-from .retrieve import retrieve
+from .retrieval.analysis import analyse, with_history
+from .retrieval.candidates import retrieve
 from .retrieval.context import with_context
 
 log = logging.getLogger(__name__)
@@ -134,11 +134,11 @@ class Service:
             embedder = _default_embedder(settings)
         svc = cls(settings, embedder)
         if settings.llm_base_url:
-            from .generate import Generator
+            from .answering.generate import Generator
 
             svc.generator = Generator.from_settings(settings)
         if settings.rerank_model:
-            from .rerank import load_reranker
+            from .retrieval.rerank import load_reranker
 
             svc.rerank = load_reranker(settings.rerank_model)
         try:
@@ -210,7 +210,7 @@ class Service:
         # Members paste the bot's own answers: "[2]" is a citation marker, not a number they ask about.
         question = re.sub(r"\s*\[\d{1,3}\]", "", question).strip() or question
         if not question or not re.search(r"\w", question):
-            ans = answer_mod.abstain(question, self._covered(self._current()))
+            ans = compose.abstain(question, self._covered(self._current()))
             ans.text = "Please ask a question in words, e.g. \"Do they need my consent to scan me?\""
         else:
             gen = self._current()
@@ -223,7 +223,7 @@ class Service:
                 cands = with_context(gen, cands, vec, self.settings.passage_chars)
             if self.rerank is not None and mode in ("hybrid", "rerank"):
                 cands = self.rerank.rerank(full, cands)
-            ans = answer_mod.compose(question, q, cands, idf, lambda t: self._vocab_has(gen, t),
+            ans = compose.compose(question, q, cands, idf, lambda t: self._vocab_has(gen, t),
                                      max_citations=self.settings.top_k,
                                      is_common=getattr(self.embedder, "is_common_word", lambda w: True),
                                      covered=self._covered(gen), calibration=self._calibration(gen))
@@ -239,7 +239,7 @@ class Service:
     def _covered(self, gen: Generation) -> str:
         key = ("covered", gen.vectors_version, str(gen.path))
         if self._covered_key != key:
-            self._covered_text = answer_mod.covered_summary(gen.store.documents())
+            self._covered_text = compose.covered_summary(gen.store.documents())
             self._covered_key = key
         return self._covered_text
 
@@ -259,7 +259,7 @@ class Service:
         if need:
             n_chunks = max(gen.vectors.ntotal, 1)
             df = gen.store.term_doc_freq(need)
-            self._idf_cache.update(answer_mod.idf_weights(df, n_chunks))
+            self._idf_cache.update(compose.idf_weights(df, n_chunks))
         return {t: self._idf_cache.get(t, 1.0) for t in terms}
 
     def _vocab_has(self, gen: Generation, term: str) -> bool:
@@ -270,7 +270,7 @@ class Service:
 
     @staticmethod
     def _known_word(gen: Generation, w: str) -> bool:
-        from .query import edit_distance
+        from .retrieval.analysis import edit_distance
 
         forms = {w, w.rstrip("s"), w + "s", w + "es", w.removesuffix("ed"), w.removesuffix("ing"), w + "e"}
         if any(f and gen.store.has_word(f) for f in forms):

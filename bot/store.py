@@ -320,13 +320,13 @@ class Store:
         """Chunk ids by (doc_id, ordinal), for the given pairs that exist."""
         if not pairs:
             return {}
-        out: dict[tuple[str, int], int] = {}
+        pairs = list(dict.fromkeys(pairs))
+        values = ",".join("(?, ?)" for _ in pairs)
+        args = [x for pair in pairs for x in pair]
         with self.lock:
-            for doc_id, ordinal in pairs:
-                r = self.conn.execute("SELECT id FROM chunks WHERE doc_id = ? AND ordinal = ?", (doc_id, ordinal)).fetchone()
-                if r is not None:
-                    out[(doc_id, ordinal)] = r[0]
-        return out
+            rows = self.conn.execute(
+                f"SELECT id, doc_id, ordinal FROM chunks WHERE (doc_id, ordinal) IN (VALUES {values})", args).fetchall()
+        return {(r[1], r[2]): r[0] for r in rows}
 
     def keyword_search(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
         """bm25 over chunk text (weight 1), section (2) and title (2). Returns (chunk id, score>0)."""

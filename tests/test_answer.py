@@ -1,4 +1,4 @@
-"""bot.answer (through Service.ask) with the fake embedder over a small hand-written corpus: verbatim
+"""bot.answering.compose (through Service.ask) with the fake embedder over a small hand-written corpus: verbatim
 quotes, consistent citation numbers, document names, superseded handling, abstention, odd input,
 union filter, rendering."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""bot.generate: the prompt, the guard (`check`) and Generator.improve against a fake OpenAI-compatible server."""
+"""bot.answering.generate: the prompt, the guard (`check`) and Generator.improve against a fake OpenAI-compatible server."""
 from __future__ import annotations
 
 import logging
@@ -9,7 +9,7 @@ import pytest
 
 from bot.config import Settings
 from bot.errors import ConfigError
-from bot.generate import (
+from bot.answering.generate import (
     NO_ANSWER, SYSTEM_PROMPT, Generator, build_messages, check, passages_for, split_sentences,
 )
 from bot.models import Answer, Citation
@@ -290,7 +290,7 @@ def test_good_answer_is_generated(llm, caplog):
     llm.push(GOOD)
     gen = Generator(settings_for(llm.base_url, key=API_KEY))
     original = extractive_answer()
-    with caplog.at_level(logging.DEBUG, logger="bot.generate"):
+    with caplog.at_level(logging.DEBUG, logger="bot.answering.generate"):
         result = gen.improve(original)
     assert result.generated is True and result.fallback_reason == ""
     assert result.text == GOOD
@@ -343,7 +343,7 @@ def test_bad_replies_fall_back_to_the_extractive_answer(llm, caplog, name):
     gen = Generator(settings_for(llm.base_url, key=API_KEY, timeout=0.5))
     original = extractive_answer()
     t0 = time.monotonic()
-    with caplog.at_level(logging.INFO, logger="bot.generate"):
+    with caplog.at_level(logging.INFO, logger="bot.answering.generate"):
         result = gen.improve(original)
     elapsed = time.monotonic() - t0
     assert result is original
@@ -351,7 +351,7 @@ def test_bad_replies_fall_back_to_the_extractive_answer(llm, caplog, name):
     assert result.generated is False
     assert expect in result.fallback_reason, result.fallback_reason
     assert elapsed < 2.0, elapsed  # the timeout is respected (the slow reply takes 3 s)
-    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "bot.generate"]
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "bot.answering.generate"]
     assert len(warnings) == 1 and expect in warnings[0].getMessage()
     for rec in caplog.records:
         msg = rec.getMessage()
@@ -360,7 +360,7 @@ def test_bad_replies_fall_back_to_the_extractive_answer(llm, caplog, name):
 
 def test_connection_refused_falls_back(caplog):
     gen = Generator(settings_for(f"http://127.0.0.1:{free_port()}/v1", timeout=2))
-    with caplog.at_level(logging.WARNING, logger="bot.generate"):
+    with caplog.at_level(logging.WARNING, logger="bot.answering.generate"):
         result = gen.improve(extractive_answer())
     assert result.generated is False and result.text == EXTRACTIVE
     assert result.fallback_reason.startswith("connection: refused")
@@ -426,7 +426,7 @@ def test_reasoning_blocks_are_dropped(llm):
 
 def test_the_guard_is_fast_on_hostile_text():
     """No input (from the model or from an uploaded document) makes the guard's regexes backtrack for long."""
-    from bot.generate import MAX_ANSWER_CHARS
+    from bot.answering.generate import MAX_ANSWER_CHARS
 
     passages = passages_for(citations())
     for unit in ("one two three ", "forty-", "one hundred and ", "1,", "a.", "$", "[1", "[1][1][1]", "a.b@",

@@ -33,7 +33,7 @@ try:  # the test module is also a script
 except ImportError:  # pragma: no cover
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from bot.config import Settings
-from bot.generate import Generator, check, clean_output, passages_for, split_sentences
+from bot.answering.generate import Generator, check, clean_output, passages_for, split_sentences
 from bot.models import Answer, Citation
 
 pytestmark = pytest.mark.llm
@@ -171,7 +171,7 @@ CASES = [
 
 
 def extractive(question: str, cits: list[Citation]) -> Answer:
-    """An extractive answer in bot.answer's shape: the first sentence of each passage, marked [n]."""
+    """An extractive answer in bot.answering.compose's shape: the first sentence of each passage, marked [n]."""
     text = " ".join(f"{c.quote} [{c.n}]" for c in cits)
     return Answer(question=question, text=text, abstained=False, citations=cits, answer_id=f"llm-{len(question)}")
 
@@ -228,7 +228,7 @@ def test_real_llm_is_guarded(llama_server, caplog):
     settings = Settings(llm_base_url=llama_server, llm_model="smollm2-135m", llm_timeout_s=TIMEOUT_S)
     gen = RecordingGenerator(settings, max_tokens=TEST_MAX_TOKENS)
     outcomes = []
-    with caplog.at_level(logging.INFO, logger="bot.generate"):
+    with caplog.at_level(logging.INFO, logger="bot.answering.generate"):
         for question, cits in CASES:
             outcomes.append(run_case(gen, question, cits))
     for o in outcomes:
@@ -237,7 +237,7 @@ def test_real_llm_is_guarded(llama_server, caplog):
         log.warning("real LLM: %s in %.1f s", kind, o["seconds"])
     # Every fallback was logged at WARNING with its reason; no fallback was for a transport error.
     fallbacks = [o for o in outcomes if not o["generated"]]
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "bot.generate"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING and r.name == "bot.answering.generate"]
     assert len(warnings) == len(fallbacks)
     for o in fallbacks:
         assert not o["reason"].startswith(("connection", "http", "bad response")), o["reason"]

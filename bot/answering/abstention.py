@@ -50,7 +50,7 @@ def calibrate(vectors: np.ndarray, sample: int = SAMPLE, seed: int = 0) -> Calib
 
 def decide(best_dense: float, coverage: float, calibration: Calibration, unknown_names: int = 0,
            shares_words: bool = True) -> str:
-    """'abstain' or 'answer' (partial answers are decided by what the question asks for: see bot.answer).
+    """'abstain' or 'answer' (partial answers are decided by what the question asks for: see bot.answering.compose).
 
     Abstain when the best passage is far below what related text scores in this index and the question's
     words are mostly absent from it; when the question names something this index has never seen and

@@ -14,7 +14,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..query import stem
+from ..retrieval.analysis import stem
 
 MODES = ("dense", "keyword", "hybrid")  # + "rerank" when RERANK_MODEL is set
 

@@ -1,6 +1,6 @@
 """Optional fluent answers from an OpenAI-compatible LLM, behind a guard that falls back to the extractive answer.
 
-The extractive answer (bot.answer) stays the source of truth: retrieval decides whether to answer or
+The extractive answer (bot.answering.compose) stays the source of truth: retrieval decides whether to answer or
 abstain, and picks the passages and their numbers. `Generator.improve` only rewrites the text of an
 answer that was not abstained, from the same numbered passages, and `check` (the guard) refuses any
 rewrite where a sentence lacks a citation, cites a passage that doesn't exist, or states a figure
@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from urllib.parse import urlsplit
 
-from .errors import ConfigError
-from .models import Answer, Citation
+from ..errors import ConfigError
+from ..models import Answer, Citation
 
 log = logging.getLogger(__name__)
 

@@ -9,15 +9,16 @@ sources.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 import re
 from dataclasses import dataclass
 
-from .answering.abstention import DEFAULT as DEFAULT_CALIBRATION
-from .answering.abstention import Calibration, decide
-from .chunking import split_sentences
-from .models import Answer, Citation
-from .query import INCIDENTAL, SYNONYMS, QueryInfo, stem
-from .retrieve import Candidate
+from .abstention import DEFAULT as DEFAULT_CALIBRATION
+from .abstention import Calibration, decide
+from ..chunking import split_sentences
+from ..models import Answer, Citation
+from ..retrieval.analysis import INCIDENTAL, SYNONYMS, QueryInfo, stem
+from ..retrieval.candidates import Candidate
 
 MAX_SENTENCES = 5
 RELATED_GAP = 0.12  # a "See also" passage scores within this cosine of the best one (no unrelated upload rides along)
@@ -81,8 +82,10 @@ class _Sent:
     lex_all: float = 0.0  # including terms the document's title satisfies
 
 
-def _stems(text: str) -> set[str]:
-    return {stem(w) for w in _WORD.findall(text.lower())}
+@lru_cache(maxsize=4096)
+def _stems(text: str) -> frozenset[str]:
+    """The stems of a text's words (passages recur from question to question: cached)."""
+    return frozenset(stem(w) for w in _WORD.findall(text.lower()))
 
 
 def doc_label(row) -> str:

@@ -5,6 +5,7 @@ Everything here is deterministic string work: no model, no I/O.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 
 STOPWORDS = set(
@@ -182,6 +183,7 @@ class QueryInfo:
     target_years: list[int] = field(default_factory=list)  # years of a deal/law the question asks about
 
 
+@lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """A tiny suffix stripper, enough to match simple word forms (scans/scanned/scanning)."""
     w = word.lower()

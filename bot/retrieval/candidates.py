@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .query import QueryInfo
+from .analysis import QueryInfo
 
 RRF_K = 60
 KEYWORD_WEIGHT = 0.7  # the keyword list's weight in the fusion (dense = 1), fitted on the tuning questions
