@@ -1,0 +1,64 @@
+"""The calibrated abstention decision and passages stitched from neighbouring chunks."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from bot.answering.abstention import Calibration, calibrate, decide
+from bot.retrieval.context import stitch
+
+
+def _unit(rows):
+    v = np.asarray(rows, dtype=np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def test_calibration_is_the_median_nearest_neighbour_cosine():
+    vecs = _unit([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0, 0.95, 0.05], [0, 0, 1]])
+    cal = calibrate(vecs, sample=5)
+    sims = vecs @ vecs.T
+    np.fill_diagonal(sims, -1)
+    assert cal.neighbour_cosine == float(np.median(sims.max(axis=1)))
+    assert cal.passages == 5
+    assert calibrate(vecs[:2]).neighbour_cosine == 0.85  # too few passages: the default scale
+
+
+def test_decide_abstains_far_below_the_index_background_unless_the_words_match():
+    cal = Calibration(0.8, 100)  # abstain below 0.4
+    assert decide(0.3, 0.2, cal) == "abstain"
+    assert decide(0.3, 0.9, cal) == "answer"  # the question's words are in the passage
+    assert decide(0.6, 0.2, cal) == "answer"
+    # a name the index has never seen: answered only from a close passage that shares a word
+    assert decide(0.45, 0.5, cal, unknown_names=1) == "abstain"
+    assert decide(0.7, 0.5, cal, unknown_names=1) == "answer"
+    assert decide(0.7, 0.0, cal, unknown_names=1) == "abstain"
+    # no word of the question anywhere in the index
+    assert decide(0.45, 0.0, cal, shares_words=False) == "abstain"
+    assert decide(0.7, 0.0, cal, shares_words=False) == "answer"
+
+
+def _row(doc_text, start, end, page_map, cid=1, ordinal=0, section="Sec. 1"):
+    return {"id": cid, "doc_id": "d", "ordinal": ordinal, "text": doc_text[start:end], "section": section,
+            "char_start": start, "char_end": end, "page_start": page_map[0][1], "page_end": page_map[-1][1],
+            "page_map": json.dumps(page_map)}
+
+
+def test_stitched_passage_is_verbatim_and_keeps_pages_and_the_matched_chunk():
+    doc = "First sentence here. Second sentence on page one.\n\nThird sentence on page two. Fourth one."
+    a_end = doc.index(" Second") + len(" Second sentence on page one.")
+    b_start = doc.index("Second")  # overlaps a by one sentence
+    c_start = doc.index("Third")  # a paragraph break ("\n\n") before it
+    a = _row(doc, 0, a_end, [[0, 1]], cid=1, ordinal=0)
+    b = _row(doc, b_start, b_start + len("Second sentence on page one."), [[0, 1]], cid=2, ordinal=1)
+    c = _row(doc, c_start, len(doc), [[0, 2]], cid=3, ordinal=2, section="Sec. 1 > (b)")
+    merged = stitch([c, a, b])
+    assert merged["text"] == doc
+    assert merged["id"] == 3 and merged["section"] == "Sec. 1 > (b)"  # the matched chunk's id and section
+    assert (merged["page_start"], merged["page_end"]) == (1, 2)
+    pages = json.loads(merged["page_map"])
+    assert pages[0] == [0, 1] and pages[-1] == [c_start, 2]
+    # sentences of a paragraph that meet without overlap are one space apart
+    d = _row(doc, b_start, b_start + len("Second sentence on page one."), [[0, 1]], cid=4)
+    e = _row(doc, 0, len("First sentence here."), [[0, 1]], cid=5)
+    assert stitch([e, d])["text"] == doc[:b_start + len("Second sentence on page one.")]
