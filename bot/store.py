@@ -320,13 +320,18 @@ class Store:
         """Chunk ids by (doc_id, ordinal), for the given pairs that exist."""
         if not pairs:
             return {}
-        pairs = list(dict.fromkeys(pairs))
-        values = ",".join("(?, ?)" for _ in pairs)
-        args = [x for pair in pairs for x in pair]
-        with self.lock:
-            rows = self.conn.execute(
-                f"SELECT id, doc_id, ordinal FROM chunks WHERE (doc_id, ordinal) IN (VALUES {values})", args).fetchall()
-        return {(r[1], r[2]): r[0] for r in rows}
+        by_doc: dict[str, set[int]] = {}
+        for doc_id, ordinal in pairs:
+            by_doc.setdefault(doc_id, set()).add(ordinal)
+        out: dict[tuple[str, int], int] = {}
+        with self.lock:  # one query per document, on the doc_id index
+            for doc_id, ordinals in by_doc.items():
+                marks = ",".join("?" * len(ordinals))
+                for cid, ordinal in self.conn.execute(
+                        f"SELECT id, ordinal FROM chunks WHERE doc_id = ? AND ordinal IN ({marks})",
+                        [doc_id, *sorted(ordinals)]):
+                    out[(doc_id, ordinal)] = cid
+        return out
 
     def keyword_search(self, terms: list[str], limit: int) -> list[tuple[int, float]]:
         """bm25 over chunk text (weight 1), section (2) and title (2). Returns (chunk id, score>0)."""
