@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -36,7 +36,6 @@ class BaselineAnswer:
     abstained: bool = False
     partial: bool = False
     latency_ms: float = 0.0
-    notes: list = field(default_factory=list)
 
 
 def windows(text: str, window: int = WINDOW, stride: int = STRIDE) -> list[str]:

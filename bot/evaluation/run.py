@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..ingest.parse import SUPPORTED_SUFFIXES, Limits, parse_file
 from .baseline import NaiveHybrid
-from .scoring import evaluate, load_qa
+from .scoring import evaluate
 
 ROWS = ("engine", "naive", "dense", "keyword")
 
@@ -94,7 +94,3 @@ def run(svc, items: list[dict], rows=ROWS, doc_ids: dict[str, str] | None = None
             mode = "hybrid" if row == "engine" else row
             results.append(evaluate(_Mode(svc, mode), items, doc_ids=doc_ids, label=row))
     return results
-
-
-def qa_items(path: Path) -> list[dict]:
-    return load_qa(path)

@@ -76,7 +76,6 @@ def file_to_pdf(path: Path, out_dir: Path) -> Path:
         target.write_bytes(path.read_bytes())
         return target
     raw = path.read_text(encoding="utf-8")
-    first = next((ln for ln in readable_lines(raw) if ln.strip()), path.stem)
-    target.write_bytes(to_pdf(raw, title=None if not first else None,
-                              markdown=path.suffix.lower() in (".md", ".markdown")))
+    # no PDF title metadata: an organizer's "print to PDF" rarely sets one, so the ingester must find it
+    target.write_bytes(to_pdf(raw, markdown=path.suffix.lower() in (".md", ".markdown")))
     return target
