@@ -7,23 +7,9 @@ import re
 import time
 
 from fakediscord import EPHEMERAL, custom_ids
-from fakediscord.harness import assert_clean, running_world
+from fakediscord.harness import assert_clean, running_world, slow_rebuild
 
 CONSENT_Q = "Do they need my consent to make a digital replica of me?"
-
-
-def slow_rebuild(w, delay: float = 0.35):
-    """The real rebuild, with each progress step slowed down so the test can act while it runs."""
-    real = w.service.rebuild
-
-    def rebuild(progress=None):
-        def step(p):
-            time.sleep(delay)
-            if progress:
-                progress(p)
-        return real(step)
-
-    w.service.rebuild = rebuild
 
 
 async def test_reindex_runs_in_background_while_members_keep_getting_answers(tmp_path):

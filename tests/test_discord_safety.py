@@ -11,7 +11,7 @@ import time
 import discord
 import pytest
 from fakediscord import EPHEMERAL, custom_ids, message_text
-from fakediscord.harness import assert_clean, running_world
+from fakediscord.harness import assert_clean, running_world, slow_rebuild
 
 from bot.discord_app import checks
 from bot.discord_app.client import PUBLIC_WITHOUT_ALLOWLIST, RESTARTING, UnionBot
@@ -34,19 +34,6 @@ def spy_asks(w):
 
     w.service.ask = ask
     return calls
-
-
-def slow_rebuild(w, delay: float = 0.35):
-    real = w.service.rebuild
-
-    def rebuild(progress=None):
-        def step(p):
-            time.sleep(delay)
-            if progress:
-                progress(p)
-        return real(step)
-
-    w.service.rebuild = rebuild
 
 
 # ---- only our servers ------------------------------------------------------------------------------------

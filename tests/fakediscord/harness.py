@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -246,3 +247,17 @@ def make_pdf(pages: list[str]) -> bytes:
 
 __all__ = ["World", "running_world", "make_settings", "make_pdf", "assert_clean", "pointed_at", "MANAGE_MESSAGES", "MANAGE_GUILD",
            "ADMINISTRATOR", "CORPUS", "ORGANIZER_COMMANDS", "MODERATOR_COMMANDS"]
+
+
+def slow_rebuild(w, delay: float = 0.35) -> None:
+    """The real rebuild, with each progress step slowed down so a test can act while it runs."""
+    real = w.service.rebuild
+
+    def rebuild(progress=None):
+        def step(p):
+            time.sleep(delay)
+            if progress:
+                progress(p)
+        return real(step)
+
+    w.service.rebuild = rebuild
