@@ -245,12 +245,11 @@ class Service:
 
     def _calibration(self, gen: Generation):
         """The abstention calibration of this generation, computed once from its stored vectors."""
-        from .answering.abstention import calibrate
+        from .answering.abstention import calibrate_index
 
         key = ("calibration", gen.vectors_version, str(gen.path))
         if self._calibration_key != key:
-            _, vecs = gen.store.all_vectors(self.embedder.dimension)
-            self._calibration_value = calibrate(vecs)
+            self._calibration_value = calibrate_index(gen.vectors)
             self._calibration_key = key
         return self._calibration_value
 

@@ -76,6 +76,25 @@ class VectorIndex:
                     pass
         return out
 
+    def ids(self) -> np.ndarray:
+        """The ids held by the index."""
+        faiss = _faiss()
+        with self.lock:
+            return faiss.vector_to_array(self.index.id_map).copy()
+
+    def nearest_other(self, ids) -> np.ndarray:
+        """For each of these stored ids, the cosine of its nearest other vector (one batched search)."""
+        vecs = self.vectors(ids)
+        keys = [int(i) for i in ids if int(i) in vecs]
+        if not keys or self.ntotal < 2:
+            return np.zeros(0, dtype=np.float32)
+        q = np.ascontiguousarray(np.stack([vecs[i] for i in keys]), dtype=np.float32)
+        with self.lock:
+            scores, found = self.index.search(q, 2)
+        out = [next((float(s) for s, f in zip(srow, frow) if f != key and f != -1), float("nan"))
+               for key, srow, frow in zip(keys, scores, found)]
+        return np.asarray([x for x in out if x == x], dtype=np.float32)
+
     def search(self, query: np.ndarray, k: int) -> list[tuple[int, float]]:
         if self.ntotal == 0:
             return []

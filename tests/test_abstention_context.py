@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from bot.answering.abstention import Calibration, calibrate, decide
+from bot.answering.abstention import Calibration, calibrate, calibrate_index, decide
 from bot.retrieval.context import stitch
 
 
@@ -22,6 +22,17 @@ def test_calibration_is_the_median_nearest_neighbour_cosine():
     assert cal.neighbour_cosine == float(np.median(sims.max(axis=1)))
     assert cal.passages == 5
     assert calibrate(vecs[:2]).neighbour_cosine == 0.85  # too few passages: the default scale
+
+
+def test_index_calibration_matches_the_exact_one_without_reading_every_vector():
+    from bot.vectors import VectorIndex
+
+    rng = np.random.default_rng(3)
+    vecs = _unit(rng.normal(size=(40, 8)))
+    ids = np.arange(100, 140)
+    vi = VectorIndex.build(ids, vecs, 8, kind="flat")
+    assert abs(calibrate_index(vi).neighbour_cosine - calibrate(vecs).neighbour_cosine) < 1e-6
+    assert calibrate_index(VectorIndex.build(ids[:1], vecs[:1], 8, kind="flat")).neighbour_cosine == 0.85
 
 
 def test_decide_abstains_far_below_the_index_background_unless_the_words_match():
