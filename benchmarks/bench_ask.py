@@ -77,8 +77,6 @@ def _one_size(ctx: Context, n: int, target_size: int) -> list[Row]:
         st.wrap(service_mod, "retrieve", "retrieve_total")
         st.wrap(service_mod.compose, "compose", "compose_total")
         st.wrap(service_mod, "with_context", "context_total")
-        if hasattr(emb, "is_common_word"):  # looked up per call by Service.ask, so the wrapper is seen
-            st.wrap(emb, "is_common_word", "is_common_word")
         t_total = 0.0
         try:
             for q in qs:

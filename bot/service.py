@@ -224,9 +224,8 @@ class Service:
             if self.rerank is not None and mode in ("hybrid", "rerank"):
                 cands = self.rerank.rerank(full, cands)
             ans = compose.compose(question, q, cands, idf, lambda t: self._vocab_has(gen, t),
-                                     max_citations=self.settings.top_k,
-                                     is_common=getattr(self.embedder, "is_common_word", lambda w: True),
-                                     covered=self._covered(gen), calibration=self._calibration(gen))
+                                  max_citations=self.settings.top_k, covered=self._covered(gen),
+                                  calibration=self._calibration(gen))
             ans.candidates = cands  # type: ignore[attr-defined]
         ans.answer_id = uuid.uuid4().hex[:16]
         if self.generator is not None and not ans.abstained and ans.citations:

@@ -9,8 +9,8 @@ sources.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 
 from .abstention import DEFAULT as DEFAULT_CALIBRATION
@@ -113,8 +113,7 @@ def _covered(term: str, hay: set[str]) -> bool:
     return bool(parts) and all(p in hay for p in parts)
 
 
-def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has,
-           is_common=lambda w: True) -> dict:
+def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has) -> dict:
     """Signals for answer / partial / abstain. `vocab_has(term)` says whether the corpus has a term."""
     top = cands[:5]
     best_dense = max((c.dense for c in top), default=0.0)
@@ -196,11 +195,11 @@ def asked_value(q: QueryInfo, sentences: list[_Sent]) -> str:
 
 
 def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has,
-            max_citations: int = 5, is_common=lambda w: True, covered: str = "",
+            max_citations: int = 5, covered: str = "",
             calibration: Calibration = DEFAULT_CALIBRATION) -> Answer:
     if not cands:
         return abstain(question, covered)
-    sig = assess(q, cands, idf, vocab_has, is_common)
+    sig = assess(q, cands, idf, vocab_has)
     if decide(sig["best_dense"], sig["coverage"], calibration, len(sig["unknown_names"]),
               sig["shares_words"]) == "abstain":
         return abstain(question, covered)
