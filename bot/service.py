@@ -58,6 +58,7 @@ from .index import (
 )
 from .ingest.parse import SUPPORTED_SUFFIXES, Limits, parse_file
 from .models import Answer, DocumentInfo, IngestResult, ParsedDocument
+from .retrieval import places
 from .retrieval.analysis import analyse, with_history
 from .retrieval.candidates import retrieve
 from .retrieval.context import with_context
@@ -123,6 +124,8 @@ class Service:
         self._covered_key = None
         self._covered_text = ""
         self._calibration_key = None
+        self._places_key = None
+        self._places_value: dict[str, set[str]] = {}
         self._calibration_value = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -218,7 +221,8 @@ class Service:
             q = analyse(full)
             vec = self.embedder.encode_query(dense_text(full, q)) if mode != "keyword" else None
             idf = self._idf(gen, q.terms)
-            cands = retrieve(gen, q, vec, mode="hybrid" if mode == "rerank" else mode, union_filter=union, idf=idf)
+            cands = retrieve(gen, q, vec, mode="hybrid" if mode == "rerank" else mode, union_filter=union, idf=idf,
+                             doc_places=self._places(gen) if q.places else None)
             if self.settings.passage_chars > 0:
                 cands = with_context(gen, cands, vec, self.settings.passage_chars)
             if self.rerank is not None and mode in ("hybrid", "rerank"):
@@ -251,6 +255,23 @@ class Service:
             self._calibration_value = calibrate_index(gen.vectors)
             self._calibration_key = key
         return self._calibration_value
+
+    def _places(self, gen: Generation) -> dict[str, set[str]]:
+        """Which jurisdiction each document is the law of, computed once per generation. A document with
+        union or law metadata says it there; an upload without it, in its title, file name or header."""
+        key = ("places", gen.vectors_version, str(gen.path))
+        if self._places_key != key:
+            texts = gen.store.document_texts()
+            out = {}
+            for row in gen.store.document_rows():
+                if row["union_name"]:
+                    where = places.of_document(row["title"], "", "", meta=f"{row['union_name']} {row['agreement']}")
+                else:
+                    where = places.of_document(row["title"], row["file_name"] if "file_name" in row.keys() else "", texts.get(row["doc_id"], ""))
+                if where:
+                    out[row["doc_id"]] = where
+            self._places_value, self._places_key = out, key
+        return self._places_value
 
     def _idf(self, gen: Generation, terms: list[str]) -> dict[str, float]:
         need = [t for t in terms if t not in self._idf_cache]
@@ -371,6 +392,7 @@ class Service:
                 return IngestResult(shown, "refused", reason=f"{shown} is not valid UTF-8 text.", reason_code="not_supported")
             if origin is None:
                 origin = "corpus" if self._is_corpus(path) else "upload"
+            file_name = Path(display).name if display else path.name
             if origin == "upload" and path.parent.resolve() != self.layout.uploads.resolve():
                 stored = self.layout.uploads / f"{uuid.uuid4().hex}{path.suffix.lower() or '.txt'}"
                 shutil.copyfile(path, stored)
@@ -388,7 +410,8 @@ class Service:
             doc_id = existing["doc_id"] if existing is not None else self._new_doc_id(gen, doc.meta.title)
             n = self._write_document(gen, doc, doc_id=doc_id, source_key=source_key, origin=origin,
                                      source_path=str(path), sha=sha, meta_override=meta or {},
-                                     replace_doc_id=existing["doc_id"] if existing is not None else None)
+                                     replace_doc_id=existing["doc_id"] if existing is not None else None,
+                                     file_name=file_name)
             if existing is not None and existing["origin"] == "upload" and existing["source_path"] != str(path):
                 Path(existing["source_path"]).unlink(missing_ok=True)
         status = "replaced" if existing is not None else "added"
@@ -452,13 +475,15 @@ class Service:
         return vectors, hashes, len(todo)
 
     def _write_document(self, gen: Generation, doc: ParsedDocument, *, doc_id: str, source_key: str, origin: str,
-                        source_path: str, sha: str, meta_override: dict, replace_doc_id: str | None) -> int:
+                        source_path: str, sha: str, meta_override: dict, replace_doc_id: str | None,
+                        file_name: str = "") -> int:
         chunks, texts = self._chunks_and_vectors(doc, doc_id)
         vectors, hashes, _ = self._embed_cached(texts)
         ids = gen.store.put_document(
             doc_id=doc_id, source_key=source_key, origin=origin, source_path=source_path, sha256=sha,
             kind=doc.kind, meta=doc.meta, meta_override=meta_override, pages=doc.pages, chunks=chunks,
             vectors=vectors, text_hashes=hashes, added_at=now_iso(), replace_doc_id=replace_doc_id,
+            file_name=file_name,
         )
         removed = getattr(gen.store, "last_removed", [])
         if removed and not gen.vectors.remove(removed):
@@ -526,6 +551,7 @@ class Service:
         self.layout.remove_temp()
         tombstones: set[str] = set()
         items: list[tuple[Path, str, dict, str | None]] = []  # (path, origin, meta_override, doc_id)
+        file_names: dict[Path, str] = {}  # uploads: the name the file was uploaded under
         if old_target is not None:
             # Read the previous documents straight from its database: only the vectors depend on the
             # model, so tombstones and upload metadata survive a model change.
@@ -539,6 +565,7 @@ class Service:
                         if r["origin"] == "upload" and Path(r["source_path"]).exists():
                             items.append((Path(r["source_path"]), "upload", json.loads(r["meta_override"] or "{}"),
                                           r["doc_id"]))
+                            file_names[Path(r["source_path"])] = r["file_name"] if "file_name" in r.keys() else ""
                 finally:
                     old.close()
             except Exception as exc:  # noqa: BLE001 - a damaged index: rebuild from the files we have
@@ -635,6 +662,7 @@ class Service:
                     doc_id=doc_id, source_key=key, origin=origin, source_path=str(path), sha256=sha, kind=doc.kind,
                     meta=doc.meta, meta_override=override, pages=doc.pages, chunks=chunks,
                     vectors=vectors[offset:offset + n], text_hashes=hashes[offset:offset + n], added_at=now_iso(),
+                    file_name=file_names.get(path, path.name if origin == "corpus" else ""),
                 )
             for key in tombstones:
                 gen.store.add_tombstone(key, now_iso())

@@ -71,6 +71,11 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE chunks ADD COLUMN page_map TEXT NOT NULL DEFAULT '';
     """,
+    # 4: the name the file had when it was uploaded (uploads are stored under generated names); it often
+    # says whose law a bill is ("WA_SB5886.pdf")
+    """
+    ALTER TABLE documents ADD COLUMN file_name TEXT NOT NULL DEFAULT '';
+    """,
 ]
 
 _VOCAB_WORD = re.compile(r"[a-z][a-z0-9'\-]*[a-z0-9]|[a-z]")
@@ -210,6 +215,7 @@ class Store:
         text_hashes: list[str],
         added_at: str,
         replace_doc_id: str | None = None,
+        file_name: str = "",
     ) -> list[int]:
         """Insert a document and its chunks in ONE transaction (replacing `replace_doc_id` if given).
 
@@ -223,11 +229,11 @@ class Store:
             self.conn.execute(
                 """INSERT INTO documents(doc_id, source_key, origin, source_path, sha256, kind, title, union_name,
                    agreement, year, status, doc_type, url, publisher, date, note, sources, meta_override, pages,
-                   chunks, added_at) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+                   chunks, added_at, file_name) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (
                     doc_id, source_key, origin, source_path, sha256, kind, meta.title, meta.union, meta.agreement,
                     meta.year, meta.status, meta.doc_type, meta.url, meta.publisher, meta.date, meta.note,
-                    json.dumps(meta.sources), json.dumps(meta_override), pages, len(chunks), added_at,
+                    json.dumps(meta.sources), json.dumps(meta_override), pages, len(chunks), added_at, file_name,
                 ),
             )
             self.conn.execute("DELETE FROM tombstones WHERE source_key=?", (source_key,))
@@ -301,6 +307,15 @@ class Store:
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dimension)
         return ids, vecs.copy()
+
+    def document_texts(self) -> dict[str, str]:
+        """Each document's chunk texts in reading order, joined (overlaps included), by doc_id."""
+        with self.lock:
+            rows = self.conn.execute("SELECT doc_id, text FROM chunks ORDER BY doc_id, ordinal").fetchall()
+        out: dict[str, list[str]] = {}
+        for doc_id, text in rows:
+            out.setdefault(doc_id, []).append(text)
+        return {d: "\n".join(t) for d, t in out.items()}
 
     def chunk_rows(self, ids: list[int]) -> dict[int, sqlite3.Row]:
         if not ids:

@@ -8,6 +8,8 @@ import re
 from functools import lru_cache
 from dataclasses import dataclass, field
 
+from . import places
+
 STOPWORDS = set(
     """a about above after again against all am an and any are aren't as at be because been before being below
     between both but by can can't cannot could couldn't did didn't do does doesn't doing don't down during each few
@@ -181,6 +183,7 @@ class QueryInfo:
     numbers: list[str] = field(default_factory=list)
     proper: list[str] = field(default_factory=list)  # capitalised names in the question
     target_years: list[int] = field(default_factory=list)  # years of a deal/law the question asks about
+    places: list[str] = field(default_factory=list)  # jurisdictions the question names ("in WA" -> "WA")
 
 
 @lru_cache(maxsize=1 << 16)
@@ -235,7 +238,8 @@ def analyse(question: str) -> QueryInfo:
     target_years = sorted({int(m.group(1) or m.group(2)) for m in _TARGET_YEAR.finditer(text)})
     numbers = [w for w in words if re.fullmatch(r"\$?\d[\d,.]*%?", w) and not _YEAR.fullmatch(w)]
     return QueryInfo(text=text, terms=terms, expansions=expansions, references=refs, unions=unions,
-                     agreements=agreements, years=years, numbers=numbers, proper=proper, target_years=target_years)
+                     agreements=agreements, years=years, numbers=numbers, proper=proper, target_years=target_years,
+                     places=places.in_question(text))
 
 
 def with_history(question: str, history: list[str] | tuple[str, ...]) -> str:

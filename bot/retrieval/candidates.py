@@ -53,6 +53,7 @@ def retrieve(
     union_filter: str | None = None,
     limit: int = 12,
     idf: dict[str, float] | None = None,
+    doc_places: dict[str, set[str]] | None = None,
 ) -> list[Candidate]:
     """Return the best candidates, best first. mode: hybrid | dense | keyword."""
     dense_hits: list[tuple[int, float]] = []
@@ -95,7 +96,7 @@ def retrieve(
         out = [c for c in out if _matches_union(c.row, union_filter)]
     if mode == "hybrid":
         for c in out:
-            _boost(c, q, ref_hits)
+            _boost(c, q, ref_hits, doc_places or {})
     out.sort(key=lambda c: c.fused, reverse=True)
     return out[:limit]
 
@@ -124,12 +125,16 @@ def _vectors_for(gen, ids: list[int]) -> dict[int, np.ndarray]:
 # Boosts are in RRF units: one rank near the top is worth about 1/(RRF_K+r)^2 ~ 0.0003.
 BOOST_REF = 0.01
 BOOST_UNION = 0.002
+BOOST_PLACE = 0.004  # the question names the document's state or country ("in WA", "the eu rules")
+PLACE_DEMOTE = 0.5
 BOOST_AGREEMENT = 0.0015
 BOOST_YEAR = 0.0015
 BOOST_CURRENT = 0.0006
+BOOST_HEADER = 0.004
+HEADER_CHARS = 250
 
 
-def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int]) -> None:
+def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int], doc_places: dict[str, set[str]]) -> None:
     row = c.row
     title_union = f"{row['title']} {row['union_name']} {row['agreement']}"
     if c.chunk_id in ref_hits:
@@ -139,6 +144,13 @@ def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int]) -> None:
             c.boosts["union"] = BOOST_UNION
         elif row["union_name"] and row["doc_type"] not in ("law", "bill", "fact-check"):
             c.boosts["union"] = -BOOST_UNION / 2
+    if q.places:
+        where = doc_places.get(c.doc_id)
+        if where and where & set(q.places):
+            c.boosts["place"] = BOOST_PLACE
+        elif where and not ("US" in where and q.places != ["EU"]):
+            # another jurisdiction's law, unless it is federal law (which applies in every state)
+            c.boosts["place"] = -BOOST_PLACE * PLACE_DEMOTE
     if q.agreements:
         ag = _norm(title_union)
         if any(_norm(a) in ag for a in q.agreements):
@@ -148,6 +160,9 @@ def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int]) -> None:
             c.boosts["year"] = BOOST_YEAR
         elif row["year"] and any(str(y) in row["text"] for y in q.years):
             c.boosts["year"] = BOOST_YEAR / 3
+    if row["ordinal"] <= 1 and not (row["section"] or "").strip() and len(row["text"]) < HEADER_CHARS:
+        # a bill's header block (its title, number, session): it names the topic but answers nothing
+        c.boosts["header"] = -BOOST_HEADER
     if row["status"] == "current" and not (q.years and row["year"] not in q.years):
         c.boosts["current"] = BOOST_CURRENT
     c.fused += sum(c.boosts.values())

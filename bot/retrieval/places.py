@@ -1,0 +1,123 @@
+"""Jurisdictions: which state, country or union of countries a question is about, and which one a
+document is the law (or bill) of.
+
+A member writes "in WA", "ny's law", "the eu rules", "is there a federal law"; an uploaded bill says who
+it belongs to in its header ("STATE OF NEW YORK", "Regulation (EU)", "RCW 63.60"), its file name
+("WA_SB5886.pdf") or its title. This is general vocabulary (place names, postal codes, how each
+jurisdiction cites its own code), not a list of documents: it names no bill and no document.
+"""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+# code -> full names (matched case-insensitively as whole words; a trailing possessive "s" is allowed)
+NAMES: dict[str, tuple[str, ...]] = {
+    "AL": ("Alabama",), "AK": ("Alaska",), "AZ": ("Arizona",), "AR": ("Arkansas",), "CA": ("California",),
+    "CO": ("Colorado",), "CT": ("Connecticut",), "DE": ("Delaware",), "DC": ("District of Columbia",),
+    "FL": ("Florida",), "GA": ("Georgia",), "HI": ("Hawaii",), "ID": ("Idaho",), "IL": ("Illinois",),
+    "IN": ("Indiana",), "IA": ("Iowa",), "KS": ("Kansas",), "KY": ("Kentucky",), "LA": ("Louisiana",),
+    "ME": ("Maine",), "MD": ("Maryland",), "MA": ("Massachusetts",), "MI": ("Michigan",), "MN": ("Minnesota",),
+    "MS": ("Mississippi",), "MO": ("Missouri",), "MT": ("Montana",), "NE": ("Nebraska",), "NV": ("Nevada",),
+    "NH": ("New Hampshire",), "NJ": ("New Jersey",), "NM": ("New Mexico",), "NY": ("New York",),
+    "NC": ("North Carolina",), "ND": ("North Dakota",), "OH": ("Ohio",), "OK": ("Oklahoma",), "OR": ("Oregon",),
+    "PA": ("Pennsylvania",), "RI": ("Rhode Island",), "SC": ("South Carolina",), "SD": ("South Dakota",),
+    "TN": ("Tennessee",), "TX": ("Texas",), "UT": ("Utah",), "VT": ("Vermont",), "VA": ("Virginia",),
+    "WA": ("Washington",), "WV": ("West Virginia",), "WI": ("Wisconsin",), "WY": ("Wyoming",),
+    "EU": ("European Union",),
+    "US": ("United States",),
+}
+# "West Virginia" must not also count as Virginia, nor "Washington, D.C." as the state
+_SHADOWS = {"VA": "WV"}
+
+# Postal codes members type; left out are the ones that are also common words or other abbreviations
+# (IN, OR, ME, OK, HI, OH, ID, DE, LA, CO, MA, PA, VA, AR, MO, ...).
+_CODES_UPPER = {"AL", "AK", "AZ", "CA", "CT", "FL", "GA", "IL", "KS", "KY", "MD", "MI", "MN", "MS", "MT", "NC",
+                "ND", "NE", "NH", "NJ", "NM", "NV", "NY", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "WA", "WI",
+                "WV", "WY", "EU"}
+_CODES_LOWER = {"ny", "nyc", "ca", "cali", "wa", "tx", "fl", "il", "nj", "tn", "nv", "eu"}
+_ALIASES = {"nyc": "NY", "cali": "CA"}
+
+# How a question names its jurisdiction beyond the names above.
+_QUESTION_EXTRA = [
+    (re.compile(r"\b(?:e\.u\.|europe|european)\b", re.I), "EU"),
+    (re.compile(r"\b(?:federal(?:ly)?|congress|u\.s\.|nationwide)\b", re.I), "US"),
+    (re.compile(r"\bUS\b"), "US"),
+]
+
+# How a legal text names (or cites) its own jurisdiction.
+_DOCUMENT_MARKERS = [
+    (re.compile(r"\bRCW\b"), "WA"),
+    (re.compile(r"\bRegulation \(EU\)|\bDirective \(EU\)|\bEuropean Parliament\b|\bMember States\b"), "EU"),
+    (re.compile(r"\bU\.S\.C\.|\bUnited States Code\b|\bCongress of the United States\b"), "US"),
+    (re.compile(r"\bILCS\b"), "IL"),
+    (re.compile(r"\bTenn\. Code\b"), "TN"),
+    (re.compile(r"\bN\.Y\. [A-Z]"), "NY"),
+    (re.compile(r"\bCal\. [A-Z][a-z]+\.? Code\b"), "CA"),
+]
+
+_NAME_PATTERNS = [
+    (re.compile(r"\b" + r"\s+".join(n.split()) + r"(?:'?s)?\b", re.I), code)
+    for code, names in NAMES.items() for n in names
+]
+_WORDS = re.compile(r"[A-Za-z][A-Za-z.]*")
+_SPACED = re.compile(r"\b(?:[A-Z] ){2,}[A-Z]\b")  # "S T A T E  O F  N E W  Y O R K" in bill headers
+
+
+def _unspace(text: str) -> str:
+    return _SPACED.sub(lambda m: m.group(0).replace(" ", ""), text)
+
+
+def _names(text: str) -> Counter:
+    found: Counter = Counter()
+    for pat, code in _NAME_PATTERNS:
+        found[code] += len(pat.findall(text))
+    for code, shadow in _SHADOWS.items():
+        found[code] -= min(found[code], found[shadow])
+    if found["WA"]:
+        found["WA"] -= min(found["WA"], len(re.findall(r"\bWashington,?\s+D\.?\s?C\b", text)))
+    return +found
+
+
+def in_question(text: str) -> list[str]:
+    """The jurisdictions a question names, in a fixed order."""
+    found = set(_names(text))
+    for w in _WORDS.findall(text):
+        bare = w.rstrip(".")
+        if bare in _CODES_UPPER:
+            found.add(bare)
+        low = bare.lower().removesuffix("'s")
+        for c in [low] + ([low[:-1]] if low.endswith("s") and len(low) >= 3 else []):  # "nys", "washingtons"
+            if c in _CODES_LOWER:
+                found.add(_ALIASES.get(c, c.upper()))
+                break
+    for pat, code in _QUESTION_EXTRA:
+        if pat.search(text):
+            found.add(code)
+    return sorted(found)
+
+
+IDENTITY_CHARS = 1500  # a bill or statute says whose it is in its title and header
+
+
+def of_document(title: str, file_name: str, text: str, meta: str = "") -> set[str]:
+    """The jurisdiction(s) a document belongs to: named in its metadata, title, file name or header, or
+    the one its body names or cites far more often than any other."""
+    head = _unspace(f"{meta}\n{title}\n{text[:IDENTITY_CHARS]}")
+    found = set(_names(head))
+    for pat, code in _DOCUMENT_MARKERS:
+        if pat.search(head):
+            found.add(code)
+    for tok in re.split(r"[^A-Za-z]+", file_name):
+        if tok in _CODES_UPPER or tok == "US":
+            found.add(tok)
+    if found:
+        return found
+    body = _unspace(text)
+    counts = _names(body)
+    for pat, code in _DOCUMENT_MARKERS:
+        counts[code] += len(pat.findall(body))
+    ranked = counts.most_common(2)
+    if ranked and ranked[0][1] >= 2 and (len(ranked) == 1 or ranked[0][1] >= 2 * ranked[1][1]):
+        return {ranked[0][0]}
+    return set()

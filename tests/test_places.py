@@ -1,0 +1,79 @@
+"""Jurisdictions: what a question names, whose law a document is, and the retrieval that follows."""
+from __future__ import annotations
+
+import pytest
+
+from bot.retrieval.places import in_question, of_document
+
+
+@pytest.mark.parametrize("question, expected", [
+    ("does washington protect my voice from ai fakes", ["WA"]),
+    ("how much can i get in WA", ["WA"]),
+    ("whats the ny rule on ai actors in ads", ["NY"]),
+    ("californias deepfake election law", ["CA"]),
+    ("do the eu rules cover chatbots", ["EU"]),
+    ("is there a federal law on this", ["US"]),
+    ("West Virginia or New Jersey", ["NJ", "WV"]),
+])
+def test_the_jurisdiction_a_question_names(question, expected):
+    assert in_question(question) == expected
+
+
+@pytest.mark.parametrize("question", [
+    "can they use us in the ad",          # a pronoun, not the United States
+    "me and my agent, or my manager",     # ME and OR are words
+    "in the la shoot, is it ok",          # LA and OK
+    "can i sue in Washington, D.C.",      # the capital, not the state
+])
+def test_common_words_are_not_places(question):
+    assert in_question(question) == []
+
+
+def test_a_bill_says_whose_it_is_in_its_header_file_name_or_citations():
+    ny = "S T A T E  O F  N E W  Y O R K\n6859--A\nAN ACT to amend the general business law"
+    assert of_document("Relates to synthetic performers", "", ny) == {"NY"}
+    assert of_document("SB 5886 - Personality rights", "WA_SSB5886_session_law.pdf", "Every individual ...") == {"WA"}
+    wa_body = "Section 1. ... " + "x " * 2000 + "as defined in RCW 63.60.010 ... and RCW 63.60.020"
+    assert of_document("Personality rights", "upload.pdf", wa_body) == {"WA"}
+    assert of_document("Article 50", "", "Regulation (EU) 2024/1689 of the European Parliament") == {"EU"}
+
+
+def test_a_document_that_names_no_jurisdiction_has_none():
+    body = "The producer shall obtain consent. " * 50 + "California and Texas and New York are mentioned once each."
+    assert of_document("Master agreement", "tag-2024.pdf", body) == set()
+
+
+BILL = """# {title}
+
+{header}
+
+Section 1. A person who produces a digital replica of an individual's voice or likeness for use in an
+advertisement without the written consent of the individual is liable to the individual for damages.
+
+Section 2. The consent must be in a separate writing that describes the intended uses.
+"""
+
+
+def _upload(svc, name, title, header):
+    r = svc.ingest_bytes(BILL.format(title=title, header=header).encode(), name)
+    assert r.status == "added", r.reason
+    return r.doc_id
+
+
+def test_a_question_naming_a_state_leads_with_that_states_law(hash_service):
+    texas = _upload(hash_service, "tx_hb100.md", "HB 100 - Digital replicas", "STATE OF TEXAS, 2025 session")
+    wash = _upload(hash_service, "WA_SB200_session_law.md", "SB 200 - Digital replicas", "2026 session law")
+    for question, want in (("in WA do they need my consent for a digital replica in an ad", wash),
+                           ("texas law: do they need my consent for a digital replica in an ad", texas)):
+        ans = hash_service.ask(question)
+        assert ans.citations and ans.citations[0].doc_id == want, (question, [c.doc_id for c in ans.citations])
+
+
+def test_the_upload_file_name_survives_a_rebuild(hash_service):
+    doc = _upload(hash_service, "WA_SB200_session_law.md", "SB 200 - Digital replicas", "2026 session law")
+    before = hash_service._places(hash_service._current())
+    assert before[doc] == {"WA"}
+    hash_service.rebuild()
+    gen = hash_service._current()
+    assert gen.store.get_document(doc)["file_name"] == "WA_SB200_session_law.md"
+    assert hash_service._places(gen)[doc] == {"WA"}
