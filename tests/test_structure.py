@@ -403,3 +403,20 @@ def test_a_wrapped_body_line_is_not_a_title():
     page = ("Lorem ipsum dolor sit amet, consetetur sadipscing elitr, sed diam nonumy eirmod tempor\n"
             "invidunt ut labore et dolore magna aliquyam erat, sed diam voluptua. At vero eos et\n")
     assert pdf_pages_to_document([page]).meta.title == ""  # parse_file then falls back to the file name
+
+
+def test_a_long_title_wrapped_onto_a_second_line_is_the_whole_title():
+    page = ("Assembly Bill No. 2839, Chapter 262 (California, 2023-2024) — Elections: deceptive media in\n"
+            "advertisements (adds Section 20012 to the Elections Code)\n\n"
+            "SEC. 3. Section 20012 is added to the Elections Code, to read:\n"
+            "(a) The Legislature finds and declares as follows.\n")
+    assert pdf_pages_to_document([page]).meta.title == (
+        "Assembly Bill No. 2839, Chapter 262 (California, 2023-2024) — Elections: deceptive media in "
+        "advertisements (adds Section 20012 to the Elections Code)")
+
+
+def test_a_title_with_commas_in_its_parentheses_is_still_a_title():
+    page = ("SB 5152 - Synthetic media (Washington State Legislature, 2023-24, Passed Legislature)\n\n"
+            "Section 1. The definitions used in chapter 42.17A RCW apply throughout this chapter.\n")
+    assert pdf_pages_to_document([page]).meta.title == (
+        "SB 5152 - Synthetic media (Washington State Legislature, 2023-24, Passed Legislature)")

@@ -295,6 +295,20 @@ def parse_text(raw: str) -> ParsedDocument:
 _URLISH = re.compile(r"(?:https?://|www\.|\b[\w-]+\.(?:org|com|gov|net|eu|edu|io)\b)", re.I)
 
 
+def opening_title(block: str) -> str:
+    """The document's opening block when it is a heading: a title wrapped over two or three lines of a
+    PDF ("Assembly Bill No. 2839, Chapter 262 (California, 2023-2024) — Elections: deceptive media in
+    advertisements") is one block, where the line-by-line check below would take its last line."""
+    s = re.sub(r"\s+", " ", block.strip().lstrip("#").strip())
+    words = s.split()
+    if (not 2 <= len(words) <= 32 or len(s) > 230 or s.endswith((".", ",", ";", ":")) or " > " in s
+            or _URLISH.search(s) or re.match(r"^[A-Z][\w /#-]{0,30}:\s", s) or re.search(r"[a-z]\. [A-Z]", s)
+            or is_generic_heading(s) or is_bare_label(s) or sum(len(w) == 1 for w in words) > len(words) / 2
+            or not any(ch.isupper() for ch in s[:1])):
+        return ""
+    return s
+
+
 def first_title_line(lines: list[str], look: int = 6) -> str:
     """The first of the opening lines that reads like a document title: a few words, no full stop, not
     a "Key: value" header, a breadcrumb, a web address, a page number, a bare label or a generic
@@ -452,7 +466,10 @@ def pdf_pages_to_document(pages: list[str], pdf_meta: dict | None = None) -> Par
     title = str(pdf_meta.get("title") or "").strip()
     if not is_real_pdf_title(title):
         first_page = next((p for p in pages if p.strip()), "")
-        title = first_title_line(first_page.split("\n")) or reader.first_heading
+        first_line = next((ln.strip() for ln in first_page.split("\n") if ln.strip()), "")
+        # a first line that runs to the margin may be a long title wrapped onto the next line(s)
+        wrapped = opening_title(b.sections[0].text) if b.sections and len(first_line) >= 60 else ""
+        title = wrapped or first_title_line(first_page.split("\n")) or reader.first_heading
     meta = DocumentMeta(title=title)
     return ParsedDocument(meta=meta, text=b.text(), sections=b.sections, pages=len(pages), kind="pdf")
 
