@@ -73,3 +73,56 @@ def test_stitched_passage_is_verbatim_and_keeps_pages_and_the_matched_chunk():
     d = _row(doc, b_start, b_start + len("Second sentence on page one."), [[0, 1]], cid=4)
     e = _row(doc, 0, len("First sentence here."), [[0, 1]], cid=5)
     assert stitch([e, d])["text"] == doc[:b_start + len("Second sentence on page one.")]
+
+
+SMALL_SECTIONS = """# Harbor Players Agreement 2024
+
+## Ratification of the Harbor agreement
+
+Harbor members ratified the agreement with 76.1% voting yes.
+
+## Term of the Harbor agreement
+
+The Harbor agreement runs from August 1, 2024 to July 31, 2027.
+
+## What could not be confirmed
+
+The turnout of the Harbor vote was not found in any source.
+"""
+
+
+def _section_text(doc: str, heading: str) -> str:
+    return doc.split("## " + heading, 1)[1].split("\n## ", 1)[0]
+
+
+def test_a_short_section_brings_its_neighbours_as_context_but_only_its_own_text_is_quoted(hash_service):
+    import re
+
+    r = hash_service.ingest_bytes(SMALL_SECTIONS.encode(), "harbor.md")
+    assert r.status == "added", r.reason
+    ans = hash_service.ask("what percent of harbor members ratified the agreement, and when does it run out")
+    first = ans.citations[0]
+    assert "76.1%" in first.text and "July 31, 2027" in first.text  # the next section came along
+    by_n = {c.n: c for c in ans.citations}
+    quotes = re.findall(r"\u201c(.+?)\u201d \[(\d+)\]", ans.text)
+    assert quotes
+    for sentence, n in quotes:
+        # every quoted sentence is from the section its citation names, never from the added context
+        assert sentence in _section_text(SMALL_SECTIONS, by_n[int(n)].section), (sentence, by_n[int(n)].section)
+
+
+def test_sentences_outside_the_matched_section_are_never_candidates_for_the_answer():
+    from bot.answering.compose import _score_sentences
+    from bot.retrieval.analysis import analyse
+    from bot.retrieval.candidates import Candidate
+
+    text = ("Harbor members ratified the agreement with 76.1% voting yes.\n\n"
+            "The turnout of the Harbor ratification vote was not found in any source.")
+    core_end = text.index("\n\n")
+    row = {"id": 1, "doc_id": "d", "ordinal": 0, "text": text, "section": "Ratification", "title": "Harbor",
+           "union_name": "", "agreement": "", "core_span": json.dumps([0, core_end])}
+    q = analyse("turnout of the harbor ratification vote")
+    sents = _score_sentences(q, [Candidate(1, row, dense=0.5, fused=0.03)], {})
+    assert [s.text for s in sents] == [text[:core_end]]
+    row["core_span"] = ""
+    assert len(_score_sentences(q, [Candidate(1, row, dense=0.5, fused=0.03)], {})) == 2

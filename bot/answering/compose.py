@@ -8,6 +8,7 @@ sources.
 """
 from __future__ import annotations
 
+import json
 import math
 import re
 from functools import lru_cache
@@ -119,7 +120,7 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
     best_dense = max((c.dense for c in top), default=0.0)
     hay = set()
     for c in top[:3]:
-        hay |= _stems(c.row["text"]) | _stems(c.row["title"]) | _stems(c.row["section"] or "")
+        hay |= _stems(_core_text(c.row)) | _stems(c.row["title"]) | _stems(c.row["section"] or "")
     # Coverage: IDF-weighted share of the question's terms (or a synonym of them) in the best passages.
     # Terms the corpus has never seen (typos, chat words) cannot be covered and are left out of it.
 
@@ -138,7 +139,7 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
     hay5 = set()
     years5 = set()
     for c in top:
-        hay5 |= _stems(c.row["text"]) | _stems(c.row["title"])
+        hay5 |= _stems(_core_text(c.row)) | _stems(c.row["title"])
         if c.row["year"]:
             years5.add(int(c.row["year"]))
     missing = []
@@ -252,7 +253,10 @@ def _score_sentences(q: QueryInfo, cands: list[Candidate], idf: dict[str, float]
         weights = {t: w for t, w in all_weights.items() if not _covered(t, doc_stems)}
         total = sum(weights.values()) or 1.0
         rel = c.fused / best_fused
+        lo, hi = _core_span(c.row, len(text))
         for k, (s, e) in enumerate(split_sentences(text)):
+            if s < lo or e > hi:
+                continue
             sent = text[s:e]
             if len(sent) < 25 or not re.search(r"[a-z]{3}", sent) or _mostly_link(sent):
                 continue
@@ -264,6 +268,21 @@ def _score_sentences(q: QueryInfo, cands: list[Candidate], idf: dict[str, float]
             out.append(_Sent(i, s, e, sent, score, lex, lex_all))
     out.sort(key=lambda x: x.score, reverse=True)
     return out
+
+
+def _core_span(row, n: int) -> tuple[int, int]:
+    """The part of a passage its answer may quote: all of it, unless context from a neighbouring
+    section was added around the matched text (bot.retrieval.context)."""
+    raw = row["core_span"] if "core_span" in row.keys() else ""
+    if not raw:
+        return 0, n
+    lo, hi = json.loads(raw)
+    return lo, hi
+
+
+def _core_text(row) -> str:
+    lo, hi = _core_span(row, len(row["text"]))
+    return row["text"][lo:hi]
 
 
 def _mostly_link(sent: str) -> bool:
@@ -398,7 +417,8 @@ def _render(chosen: list[_Sent], cands: list[Candidate], max_citations: int,
         if any(c.row["text"] == cands[k].row["text"] for k in range(len(cands)) if cands[k].chunk_id in n_for):
             continue
         n_for[c.chunk_id] = len(citations) + 1
-        first = next(iter(split_sentences(c.row["text"])), (0, len(c.row["text"])))
+        lo, hi = _core_span(c.row, len(c.row["text"]))
+        first = next((s for s in split_sentences(c.row["text"]) if s[0] >= lo and s[1] <= hi), (lo, hi))
         citations.append(_citation(n_for[c.chunk_id], c, _Sent(0, first[0], first[1], c.row["text"][first[0]:first[1]], 0.0)))
         section = f" \u2014 {c.row['section']}" if c.row["section"] else ""
         related.append(f"[{n_for[c.chunk_id]}] {c.row['title']}{section}")

@@ -2,6 +2,11 @@
 text of the same section into the passage that is scored and shown, and candidates whose passages
 overlap become one (so the top five passages are five different places in the documents).
 
+A passage that stays short (a small section: one rule, its date, its vote) also brings the adjacent
+chunk of the neighbouring section, as the naive baseline's fixed windows do. That text is context: it
+is shown and checked, but the answer quotes only the matched section (`core_span`), so a neighbour's
+"not found" or figure never speaks for the question.
+
 A passage is stitched from consecutive chunks by their character offsets (chunks overlap by whole
 sentences), keeps a page map so every quote still names its own page, and stays within MAX_CHARS.
 """
@@ -77,28 +82,43 @@ def with_context(gen, cands: list, query_vec: np.ndarray | None, max_chars: int 
     taken: list[tuple[str, int, int]] = []  # (doc, start, end) of the passages kept
     for c in head:
         doc, o, sec = c.row["doc_id"], c.row["ordinal"], _top_section(c.row["section"])
-        nbrs = []
+        nbrs, others = [], []
         for d in (-1, 1):
             cid = ids.get((doc, o + d))
-            if cid in rows and _top_section(rows[cid]["section"]) == sec:
-                nbrs.append(rows[cid])
+            if cid in rows:
+                (nbrs if _top_section(rows[cid]["section"]) == sec else others).append(rows[cid])
         nbrs.sort(key=lambda r: dense.get(r["id"], 0.0), reverse=True)
+        others.sort(key=lambda r: dense.get(r["id"], 0.0), reverse=True)
         parts = [c.row]
         span = c.row["char_end"] - c.row["char_start"]
-        for r in nbrs:
+        for r in nbrs + others:
             if r["char_start"] > c.row["char_end"] + 2 or r["char_end"] + 2 < c.row["char_start"]:
                 continue  # not contiguous in the document (a skipped section between): not one passage
             lo = min(p["char_start"] for p in parts + [r])
             hi = max(p["char_end"] for p in parts + [r])
-            if hi - lo <= max_chars or span < max_chars // 3:
+            short = span < max_chars // 3
+            # the same section: up to the budget (or past it while the passage is short); a neighbouring
+            # section only while the passage is short (a small section's rule, its date, its vote)
+            if (hi - lo <= max_chars or short) if r in nbrs else (short and hi - lo <= max_chars):
                 parts.append(r)
                 span = hi - lo
         start = min(p["char_start"] for p in parts)
         end = max(p["char_end"] for p in parts)
-        # a candidate already inside a better one's passage adds nothing new
+        # a candidate already inside a better one's own text adds nothing new (inside its neighbouring
+        # section's context it does: there it could not be quoted)
         if any(d == doc and s <= c.row["char_start"] and c.row["char_end"] <= e for d, s, e in taken):
             continue
-        c.row = stitch(parts) if len(parts) > 1 else c.row
-        taken.append((doc, start, end))
+        if len(parts) > 1:
+            merged = stitch(parts)
+            core_parts = [r for r in parts if r is c.row or r in nbrs]
+            if len(core_parts) < len(parts):
+                # the neighbouring section's text is context to read and check, not what the answer quotes
+                core = stitch(core_parts)["text"] if len(core_parts) > 1 else c.row["text"]
+                at = merged["text"].find(core)
+                if at >= 0:
+                    merged["core_span"] = json.dumps([at, at + len(core)])
+            c.row = merged
+        core_rows = [r for r in parts if r is parts[0] or r in nbrs]
+        taken.append((doc, min(r["char_start"] for r in core_rows), max(r["char_end"] for r in core_rows)))
         out.append(c)
     return out + cands[EXPAND:]
