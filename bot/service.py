@@ -221,15 +221,16 @@ class Service:
             q = analyse(full)
             vec = self.embedder.encode_query(dense_text(full, q)) if mode != "keyword" else None
             idf = self._idf(gen, q.terms)
+            doc_places = self._places(gen) if q.places else None
             cands = retrieve(gen, q, vec, mode="hybrid" if mode == "rerank" else mode, union_filter=union, idf=idf,
-                             doc_places=self._places(gen) if q.places else None)
+                             doc_places=doc_places)
             if self.settings.passage_chars > 0:
                 cands = with_context(gen, cands, vec, self.settings.passage_chars)
             if self.rerank is not None and mode in ("hybrid", "rerank"):
                 cands = self.rerank.rerank(full, cands)
             ans = compose.compose(question, q, cands, idf, lambda t: self._vocab_has(gen, t),
                                   max_citations=self.settings.top_k, covered=self._covered(gen),
-                                  calibration=self._calibration(gen))
+                                  calibration=self._calibration(gen), doc_places=doc_places)
             ans.candidates = cands  # type: ignore[attr-defined]
         ans.answer_id = uuid.uuid4().hex[:16]
         if self.generator is not None and not ans.abstained and ans.citations:

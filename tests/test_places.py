@@ -77,3 +77,18 @@ def test_the_upload_file_name_survives_a_rebuild(hash_service):
     gen = hash_service._current()
     assert gen.store.get_document(doc)["file_name"] == "WA_SB200_session_law.md"
     assert hash_service._places(gen)[doc] == {"WA"}
+
+
+def test_a_named_state_is_never_echoed_as_a_stray_word(hash_service):
+    _upload(hash_service, "NY_S100.md", "S 100 - Digital replicas", "STATE OF NEW YORK")
+    _upload(hash_service, "WA_SB200_session_law.md", "SB 200 - Digital replicas", "2026 session law")
+    ans = hash_service.ask("under NY's bill do they need my consent for a digital replica in an ad")
+    assert "NY's" not in ans.text and not ans.partial, ans.text
+    ans = hash_service.ask("under Texas law do they need my consent for a digital replica in an ad")
+    assert ans.partial and ans.text.startswith("My documents don't cover Texas specifically"), ans.text
+
+
+def test_known_words_joined_by_a_hyphen_are_not_a_name(hash_service):
+    _upload(hash_service, "WA_SB200_session_law.md", "SB 200 - Digital replicas", "2026 session law")
+    ans = hash_service.ask("is a Consent-written replica in an advertisement allowed")
+    assert "Consent-written" not in ans.text, ans.text

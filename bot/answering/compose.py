@@ -18,6 +18,7 @@ from .abstention import DEFAULT as DEFAULT_CALIBRATION
 from .abstention import Calibration, decide
 from ..chunking import split_sentences
 from ..models import Answer, Citation
+from ..retrieval import places
 from ..retrieval.analysis import INCIDENTAL, SYNONYMS, QueryInfo, stem
 from ..retrieval.candidates import Candidate
 
@@ -114,8 +115,10 @@ def _covered(term: str, hay: set[str]) -> bool:
     return bool(parts) and all(p in hay for p in parts)
 
 
-def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has) -> dict:
-    """Signals for answer / partial / abstain. `vocab_has(term)` says whether the corpus has a term."""
+def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has,
+           doc_places: dict[str, set[str]] | None = None) -> dict:
+    """Signals for answer / partial / abstain. `vocab_has(term)` says whether the corpus has a term;
+    `doc_places` which jurisdiction each document is the law of (bot.retrieval.places)."""
     top = cands[:5]
     best_dense = max((c.dense for c in top), default=0.0)
     hay = set()
@@ -151,10 +154,20 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
     for n in q.numbers:
         if n.strip("$%").rstrip(".,") not in bare5:
             missing.append(n)
+    held = set().union(*doc_places.values()) if doc_places else set()
     for p in q.proper:
         lp = p.lower()
+        codes = set(places.in_question(p))
+        if codes:
+            # a state or country is not a stray name: it is missing only when the index holds the laws
+            # of other places and none of this one's
+            if held and not codes & held:
+                missing.append(" / ".join(places.NAMES[x][0] for x in sorted(codes)))
+            continue
         if lp in ("ai", "i", "tv", "us", "usa") or len(lp) < 3:
             continue
+        if "-" in lp and all(vocab_has(part) for part in lp.split("-") if part):
+            continue  # "AI-written": known words joined, not a name
         if not _covered(lp, hay5) and not vocab_has(lp):
             missing.append(p)
             unknown_names.append(p)
@@ -197,10 +210,11 @@ def asked_value(q: QueryInfo, sentences: list[_Sent]) -> str:
 
 def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has,
             max_citations: int = 5, covered: str = "",
-            calibration: Calibration = DEFAULT_CALIBRATION) -> Answer:
+            calibration: Calibration = DEFAULT_CALIBRATION,
+            doc_places: dict[str, set[str]] | None = None) -> Answer:
     if not cands:
         return abstain(question, covered)
-    sig = assess(q, cands, idf, vocab_has)
+    sig = assess(q, cands, idf, vocab_has, doc_places)
     if decide(sig["best_dense"], sig["coverage"], calibration, len(sig["unknown_names"]),
               sig["shares_words"]) == "abstain":
         return abstain(question, covered)
