@@ -92,3 +92,20 @@ def test_known_words_joined_by_a_hyphen_are_not_a_name(hash_service):
     _upload(hash_service, "WA_SB200_session_law.md", "SB 200 - Digital replicas", "2026 session law")
     ans = hash_service.ask("is a Consent-written replica in an advertisement allowed")
     assert "Consent-written" not in ans.text, ans.text
+
+
+def test_asking_for_the_current_rule_ranks_superseded_agreements_down():
+    from bot.retrieval.analysis import analyse
+    from bot.retrieval.candidates import Candidate, _boost
+
+    row = {"title": "Guild 2020 Agreement", "union_name": "Guild", "agreement": "", "year": 2020,
+           "status": "superseded", "doc_type": "contract", "text": "Notice is 24 hours before a scan.",
+           "ordinal": 3, "section": "Notice", "doc_id": "g2020"}
+    scores = {}
+    for question in ("how much notice before a scan under the current contract", "how much notice before a scan",
+                     "what did the 2020 contract say about notice"):
+        c = Candidate(1, row, fused=0.03)
+        _boost(c, analyse(question), set(), {})
+        scores[question] = c.fused
+    assert scores["how much notice before a scan under the current contract"] < scores["how much notice before a scan"]
+    assert scores["what did the 2020 contract say about notice"] >= scores["how much notice before a scan"]

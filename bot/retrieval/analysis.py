@@ -171,6 +171,9 @@ _TARGET_YEAR = re.compile(
 )
 
 
+_CURRENT = re.compile(r"\b(?:current(?:ly)?|right now|now|today|latest|newest|still|in force|in effect|anymore)\b", re.I)
+
+
 @dataclass
 class QueryInfo:
     text: str
@@ -184,6 +187,7 @@ class QueryInfo:
     proper: list[str] = field(default_factory=list)  # capitalised names in the question
     target_years: list[int] = field(default_factory=list)  # years of a deal/law the question asks about
     places: list[str] = field(default_factory=list)  # jurisdictions the question names ("in WA" -> "WA")
+    wants_current: bool = False  # "the current contract", "now", "still in effect": the rule in force
 
 
 @lru_cache(maxsize=1 << 16)
@@ -239,7 +243,7 @@ def analyse(question: str) -> QueryInfo:
     numbers = [w for w in words if re.fullmatch(r"\$?\d[\d,.]*%?", w) and not _YEAR.fullmatch(w)]
     return QueryInfo(text=text, terms=terms, expansions=expansions, references=refs, unions=unions,
                      agreements=agreements, years=years, numbers=numbers, proper=proper, target_years=target_years,
-                     places=places.in_question(text))
+                     places=places.in_question(text), wants_current=bool(_CURRENT.search(text)) and not target_years)
 
 
 def with_history(question: str, history: list[str] | tuple[str, ...]) -> str:

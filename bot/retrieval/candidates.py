@@ -130,6 +130,7 @@ PLACE_DEMOTE = 0.5
 BOOST_AGREEMENT = 0.0015
 BOOST_YEAR = 0.0015
 BOOST_CURRENT = 0.0006
+BOOST_SUPERSEDED = 0.003
 BOOST_HEADER = 0.004
 HEADER_CHARS = 250
 
@@ -165,4 +166,6 @@ def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int], doc_places: dict[str,
         c.boosts["header"] = -BOOST_HEADER
     if row["status"] == "current" and not (q.years and row["year"] not in q.years):
         c.boosts["current"] = BOOST_CURRENT
+    elif row["status"] == "superseded" and q.wants_current:
+        c.boosts["current"] = -BOOST_SUPERSEDED  # "what does the current deal say": not the old one
     c.fused += sum(c.boosts.values())
