@@ -24,6 +24,8 @@ def test_the_jurisdiction_a_question_names(question, expected):
     "me and my agent, or my manager",     # ME and OR are words
     "in the la shoot, is it ok",          # LA and OK
     "can i sue in Washington, D.C.",      # the capital, not the state
+    "when was the strike and how long was it",  # "was" is not "wa" + s
+    "WHAT WAS THE DEAL, IS IT OK",
 ])
 def test_common_words_are_not_places(question):
     assert in_question(question) == []
@@ -84,8 +86,10 @@ def test_a_named_state_is_never_echoed_as_a_stray_word(hash_service):
     _upload(hash_service, "WA_SB200_session_law.md", "SB 200 - Digital replicas", "2026 session law")
     ans = hash_service.ask("under NY's bill do they need my consent for a digital replica in an ad")
     assert "NY's" not in ans.text and not ans.partial, ans.text
-    ans = hash_service.ask("under Texas law do they need my consent for a digital replica in an ad")
-    assert ans.partial and ans.text.startswith("My documents don't cover Texas specifically"), ans.text
+    for question in ("under Texas law do they need my consent for a digital replica in an ad",
+                     "does the texas law need my consent for a digital replica in an ad"):
+        ans = hash_service.ask(question)
+        assert ans.partial and ans.text.startswith("My documents don't cover Texas specifically"), ans.text
 
 
 def test_known_words_joined_by_a_hyphen_are_not_a_name(hash_service):

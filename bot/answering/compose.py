@@ -154,15 +154,14 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
     for n in q.numbers:
         if n.strip("$%").rstrip(".,") not in bare5:
             missing.append(n)
+    # A state or country the question names is not a stray name: it is missing only when the index
+    # holds the laws of other places and none of this one's.
     held = set().union(*doc_places.values()) if doc_places else set()
+    if held:
+        missing += [places.NAMES[x][0] for x in q.places if x not in held]
     for p in q.proper:
         lp = p.lower()
-        codes = set(places.in_question(p))
-        if codes:
-            # a state or country is not a stray name: it is missing only when the index holds the laws
-            # of other places and none of this one's
-            if held and not codes & held:
-                missing.append(" / ".join(places.NAMES[x][0] for x in sorted(codes)))
+        if places.in_question(p):
             continue
         if lp in ("ai", "i", "tv", "us", "usa") or len(lp) < 3:
             continue

@@ -35,8 +35,8 @@ _SHADOWS = {"VA": "WV"}
 _CODES_UPPER = {"AL", "AK", "AZ", "CA", "CT", "FL", "GA", "IL", "KS", "KY", "MD", "MI", "MN", "MS", "MT", "NC",
                 "ND", "NE", "NH", "NJ", "NM", "NV", "NY", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "WA", "WI",
                 "WV", "WY", "EU"}
-_CODES_LOWER = {"ny", "nyc", "ca", "cali", "wa", "tx", "fl", "il", "nj", "tn", "nv", "eu"}
-_ALIASES = {"nyc": "NY", "cali": "CA"}
+_CODES_LOWER = {"ny", "nys", "nyc", "ca", "cali", "wa", "tx", "fl", "il", "nj", "tn", "nv", "eu"}
+_ALIASES = {"nyc": "NY", "nys": "NY", "cali": "CA"}
 
 # How a question names its jurisdiction beyond the names above.
 _QUESTION_EXTRA = [
@@ -86,11 +86,9 @@ def in_question(text: str) -> list[str]:
         bare = w.rstrip(".")
         if bare in _CODES_UPPER:
             found.add(bare)
-        low = bare.lower().removesuffix("'s")
-        for c in [low] + ([low[:-1]] if low.endswith("s") and len(low) >= 3 else []):  # "nys", "washingtons"
-            if c in _CODES_LOWER:
-                found.add(_ALIASES.get(c, c.upper()))
-                break
+        low = bare.lower().removesuffix("'s")  # "ny's"; a bare trailing "s" is not stripped ("was")
+        if low in _CODES_LOWER:
+            found.add(_ALIASES.get(low, low.upper()))
     for pat, code in _QUESTION_EXTRA:
         if pat.search(text):
             found.add(code)
