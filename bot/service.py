@@ -126,6 +126,7 @@ class Service:
         self._calibration_key = None
         self._places_key = None
         self._places_value: dict[str, set[str]] = {}
+        self._doc_places: dict[tuple[str, str], set[str]] = {}
         self._calibration_value = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
@@ -258,19 +259,25 @@ class Service:
         return self._calibration_value
 
     def _places(self, gen: Generation) -> dict[str, set[str]]:
-        """Which jurisdiction each document is the law of, computed once per generation. A document with
-        union or law metadata says it there; an upload without it, in its title, file name or header."""
+        """Which jurisdiction each document is the law of. A document with union or law metadata says it
+        there; an upload without it, in its title, file name, header or citations. Each document is read
+        once (by doc_id and content hash): after an upload only the new document's text is read."""
         key = ("places", gen.vectors_version, str(gen.path))
         if self._places_key != key:
-            texts = gen.store.document_texts()
-            out = {}
+            out, seen = {}, {}
             for row in gen.store.document_rows():
-                if row["union_name"]:
-                    where = places.of_document(row["title"], "", "", meta=f"{row['union_name']} {row['agreement']}")
-                else:
-                    where = places.of_document(row["title"], row["file_name"] if "file_name" in row.keys() else "", texts.get(row["doc_id"], ""))
+                doc = (row["doc_id"], row["sha256"])
+                where = self._doc_places.get(doc)
+                if where is None:
+                    if row["union_name"]:
+                        where = places.of_document(row["title"], "", "", meta=f"{row['union_name']} {row['agreement']}")
+                    else:
+                        name = row["file_name"] if "file_name" in row.keys() else ""
+                        where = places.of_document(row["title"], name, gen.store.document_text(row["doc_id"]))
+                seen[doc] = where
                 if where:
                     out[row["doc_id"]] = where
+            self._doc_places = seen  # documents removed since are forgotten
             self._places_value, self._places_key = out, key
         return self._places_value
 

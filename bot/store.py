@@ -308,14 +308,11 @@ class Store:
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), dimension)
         return ids, vecs.copy()
 
-    def document_texts(self) -> dict[str, str]:
-        """Each document's chunk texts in reading order, joined (overlaps included), by doc_id."""
+    def document_text(self, doc_id: str) -> str:
+        """A document's chunk texts in reading order, joined (overlaps included)."""
         with self.lock:
-            rows = self.conn.execute("SELECT doc_id, text FROM chunks ORDER BY doc_id, ordinal").fetchall()
-        out: dict[str, list[str]] = {}
-        for doc_id, text in rows:
-            out.setdefault(doc_id, []).append(text)
-        return {d: "\n".join(t) for d, t in out.items()}
+            rows = self.conn.execute("SELECT text FROM chunks WHERE doc_id = ? ORDER BY ordinal", (doc_id,)).fetchall()
+        return "\n".join(r[0] for r in rows)
 
     def chunk_rows(self, ids: list[int]) -> dict[int, sqlite3.Row]:
         if not ids:

@@ -113,3 +113,16 @@ def test_asking_for_the_current_rule_ranks_superseded_agreements_down():
         scores[question] = c.fused
     assert scores["how much notice before a scan under the current contract"] < scores["how much notice before a scan"]
     assert scores["what did the 2020 contract say about notice"] >= scores["how much notice before a scan"]
+
+
+def test_after_an_upload_only_the_new_documents_text_is_read_for_its_place(hash_service, monkeypatch):
+    first = _upload(hash_service, "tx_hb100.md", "HB 100 - Digital replicas", "STATE OF TEXAS, 2025 session")
+    hash_service._places(hash_service._current())
+    read = []
+    gen_store = type(hash_service._current().store)
+    original = gen_store.document_text
+    monkeypatch.setattr(gen_store, "document_text", lambda self, doc_id: read.append(doc_id) or original(self, doc_id))
+    second = _upload(hash_service, "WA_SB200_session_law.md", "SB 200 - Digital replicas", "2026 session law")
+    where = hash_service._places(hash_service._current())
+    assert read == [second]
+    assert where[first] == {"TX"} and where[second] == {"WA"}
