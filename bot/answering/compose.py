@@ -286,11 +286,7 @@ def _score_sentences(q: QueryInfo, cands: list[Candidate], idf: dict[str, float]
 def _core_span(row, n: int) -> tuple[int, int]:
     """The part of a passage its answer may quote: all of it, unless context from a neighbouring
     section was added around the matched text (bot.retrieval.context)."""
-    raw = row["core_span"] if "core_span" in row.keys() else ""
-    if not raw:
-        return 0, n
-    lo, hi = json.loads(raw)
-    return lo, hi
+    return row["core_span"] if "core_span" in row.keys() else (0, n)
 
 
 def _core_text(row) -> str:
@@ -470,8 +466,6 @@ def quote_pages(row, start: int, end: int) -> tuple[int | None, int | None]:
     raw = row["page_map"] if "page_map" in row.keys() else ""
     if not raw:
         return row["page_start"], row["page_end"]
-    import json
-
     marks = json.loads(raw)
     first = last = None
     for off, page in marks:

@@ -149,8 +149,8 @@ def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int], doc_places: dict[str,
         where = doc_places.get(c.doc_id)
         if where and where & set(q.places):
             c.boosts["place"] = BOOST_PLACE
-        elif where and not ("US" in where and q.places != ["EU"]):
-            # another jurisdiction's law, unless it is federal law (which applies in every state)
+        elif where and not ("US" in where and any(p != "EU" for p in q.places)):
+            # another jurisdiction's law, unless it is federal law and the question is about a state
             c.boosts["place"] = -BOOST_PLACE * PLACE_DEMOTE
     if q.agreements:
         ag = _norm(title_union)

@@ -108,17 +108,16 @@ def with_context(gen, cands: list, query_vec: np.ndarray | None, max_chars: int 
         # section's context it does: there it could not be quoted)
         if any(d == doc and s <= c.row["char_start"] and c.row["char_end"] <= e for d, s, e in taken):
             continue
+        core = [r for r in parts if r is parts[0] or r in nbrs]  # the matched section's own text
         if len(parts) > 1:
             merged = stitch(parts)
-            core_parts = [r for r in parts if r is c.row or r in nbrs]
-            if len(core_parts) < len(parts):
+            if len(core) < len(parts):
                 # the neighbouring section's text is context to read and check, not what the answer quotes
-                core = stitch(core_parts)["text"] if len(core_parts) > 1 else c.row["text"]
-                at = merged["text"].find(core)
+                text = stitch(core)["text"] if len(core) > 1 else c.row["text"]
+                at = merged["text"].find(text)
                 if at >= 0:
-                    merged["core_span"] = json.dumps([at, at + len(core)])
+                    merged["core_span"] = (at, at + len(text))
             c.row = merged
-        core_rows = [r for r in parts if r is parts[0] or r in nbrs]
-        taken.append((doc, min(r["char_start"] for r in core_rows), max(r["char_end"] for r in core_rows)))
+        taken.append((doc, min(r["char_start"] for r in core), max(r["char_end"] for r in core)))
         out.append(c)
     return out + cands[EXPAND:]
