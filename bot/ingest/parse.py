@@ -295,16 +295,22 @@ def parse_text(raw: str) -> ParsedDocument:
 _URLISH = re.compile(r"(?:https?://|www\.|\b[\w-]+\.(?:org|com|gov|net|eu|edu|io)\b)", re.I)
 
 
+def _not_a_title(s: str, words: list[str]) -> bool:
+    """What no title looks like, line or block: ends like a sentence or a list item, a breadcrumb, a web
+    address, a "Key: value" header, two sentences, a generic heading or bare label, or letter-spaced
+    text ("S T A T E  O F ...")."""
+    return bool(s.endswith((".", ",", ";", ":")) or " > " in s or _URLISH.search(s)
+                or re.match(r"^[A-Z][\w /#-]{0,30}:\s", s) or re.search(r"[a-z]\. [A-Z]", s)
+                or is_generic_heading(s) or is_bare_label(s) or sum(len(w) == 1 for w in words) > len(words) / 2)
+
+
 def opening_title(block: str) -> str:
     """The document's opening block when it is a heading: a title wrapped over two or three lines of a
     PDF ("Assembly Bill No. 2839, Chapter 262 (California, 2023-2024) — Elections: deceptive media in
     advertisements") is one block, where the line-by-line check below would take its last line."""
     s = re.sub(r"\s+", " ", block.strip().lstrip("#").strip())
     words = s.split()
-    if (not 2 <= len(words) <= 32 or len(s) > 230 or s.endswith((".", ",", ";", ":")) or " > " in s
-            or _URLISH.search(s) or re.match(r"^[A-Z][\w /#-]{0,30}:\s", s) or re.search(r"[a-z]\. [A-Z]", s)
-            or is_generic_heading(s) or is_bare_label(s) or sum(len(w) == 1 for w in words) > len(words) / 2
-            or not any(ch.isupper() for ch in s[:1])):
+    if not 2 <= len(words) <= 32 or len(s) > 230 or not s[:1].isupper() or _not_a_title(s, words):
         return ""
     return s
 
@@ -319,13 +325,9 @@ def first_title_line(lines: list[str], look: int = 6) -> str:
         words = s.split()
         after = opening[i + 1] if i + 1 < len(opening) else ""
         longest = max((len(x) for x in opening[i + 1:i + 6]), default=0)
-        if (len(s) > 150 or len(words) < 2 or len(words) > 25 or s.endswith((".", ",", ";", ":"))
-                or " > " in s or _URLISH.search(s) or re.match(r"^[A-Z][\w /#-]{0,30}:\s", s)
-                or re.search(r"[a-z]\. [A-Z]", s) or (", " in s and len(words) > 8)
-                or (after[:1].islower()) or (longest >= 60 and len(s) >= 0.85 * longest)
-                or is_generic_heading(s) or is_bare_label(s)
-                or sum(len(w) == 1 for w in words) > len(words) / 2  # "S T A T E  O F ..."
-                or not any(ch.isalpha() for ch in s)):
+        if (len(s) > 150 or len(words) < 2 or len(words) > 25 or _not_a_title(s, words)
+                or (", " in s and len(words) > 8) or after[:1].islower()
+                or (longest >= 60 and len(s) >= 0.85 * longest) or not any(ch.isalpha() for ch in s)):
             continue
         return s
     return ""
