@@ -420,3 +420,14 @@ def test_a_title_with_commas_in_its_parentheses_is_still_a_title():
             "Section 1. The definitions used in chapter 42.17A RCW apply throughout this chapter.\n")
     assert pdf_pages_to_document([page]).meta.title == (
         "SB 5152 - Synthetic media (Washington State Legislature, 2023-24, Passed Legislature)")
+
+
+def test_a_title_wrapped_over_three_lines_is_whole_and_its_tail_is_never_the_title():
+    page = ("California AI Transparency Act — Business and Professions Code, Division 8, Chapter 25 (Sections 22757 to\n"
+            "22757.6, added by SB 942, Chapter 291, Statutes of 2024), and Assembly Bill No. 853, Chapter 674 (2025),\n"
+            "amending it\n\n"
+            "Source: example.org/saved-copy\n\n"
+            "BUSINESS AND PROFESSIONS CODE - BPC\n\n"
+            "22757. This chapter is known as the AI Transparency Act.\n")
+    title = pdf_pages_to_document([page]).meta.title
+    assert title.startswith("California AI Transparency Act") and title.endswith("Chapter 674 (2025), amending it")

@@ -296,10 +296,10 @@ _URLISH = re.compile(r"(?:https?://|www\.|\b[\w-]+\.(?:org|com|gov|net|eu|edu|io
 
 
 def _not_a_title(s: str, words: list[str]) -> bool:
-    """What no title looks like, line or block: ends like a sentence or a list item, a breadcrumb, a web
-    address, a "Key: value" header, two sentences, a generic heading or bare label, or letter-spaced
-    text ("S T A T E  O F ...")."""
-    return bool(s.endswith((".", ",", ";", ":")) or " > " in s or _URLISH.search(s)
+    """What no title looks like, line or block: the lower-case continuation of a wrapped line, ends like a
+    sentence or a list item, a breadcrumb, a web address, a "Key: value" header, two sentences, a generic
+    heading or bare label, or letter-spaced text ("S T A T E  O F ...")."""
+    return bool(s[:1].islower() or s.endswith((".", ",", ";", ":")) or " > " in s or _URLISH.search(s)
                 or re.match(r"^[A-Z][\w /#-]{0,30}:\s", s) or re.search(r"[a-z]\. [A-Z]", s)
                 or is_generic_heading(s) or is_bare_label(s) or sum(len(w) == 1 for w in words) > len(words) / 2)
 
@@ -310,7 +310,7 @@ def opening_title(block: str) -> str:
     advertisements") is one block, where the line-by-line check below would take its last line."""
     s = re.sub(r"\s+", " ", block.strip().lstrip("#").strip())
     words = s.split()
-    if not 2 <= len(words) <= 32 or len(s) > 230 or not s[:1].isupper() or _not_a_title(s, words):
+    if not 2 <= len(words) <= 48 or len(s) > 320 or not s[:1].isupper() or _not_a_title(s, words):
         return ""
     return s
 
