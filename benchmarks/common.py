@@ -32,6 +32,8 @@ def setup_env() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # As `python -m bot` runs (bot/__main__.py): OpenMP threads sleep instead of spinning between calls.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     for name in ("bot", "sentence_transformers", "transformers", "faiss", "pypdf", "fontTools", "fpdf"):
         logging.getLogger(name).setLevel(logging.ERROR)

@@ -45,6 +45,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Sequence
 
 from .answering import compose
@@ -60,7 +61,7 @@ from .ingest.parse import SUPPORTED_SUFFIXES, Limits, parse_file
 from .models import Answer, DocumentInfo, IngestResult, ParsedDocument
 from .retrieval import places
 from .retrieval.analysis import analyse, with_history
-from .retrieval.candidates import retrieve
+from .retrieval.candidates import LARGE_INDEX, lexical_hits, retrieve
 from .retrieval.context import with_context
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,10 @@ class Service:
         self._places_value: dict[str, set[str]] = {}
         self._doc_places: dict[tuple[str, str], set[str]] = {}
         self._calibration_value = None
+        self._phrase_idf_key = None
+        self._phrase_idf_cache: dict[str, float] = {}
+        # The SQLite side of an ask runs here while the question is encoded (threads start on first use).
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="lexical")
 
     # -- lifecycle ----------------------------------------------------------------------------------
     @classmethod
@@ -162,6 +167,7 @@ class Service:
                 except Exception:  # noqa: BLE001
                     pass
             self._gen = None
+        self._pool.shutdown(wait=True)
         self.cache.close()
 
     def _load_current(self) -> None:
@@ -220,11 +226,20 @@ class Service:
             gen = self._current()
             full = with_history(question[:2000], list(history))
             q = analyse(full)
-            vec = self.embedder.encode_query(dense_text(full, q)) if mode != "keyword" else None
-            idf = self._idf(gen, q.terms)
+            search_mode = "hybrid" if mode == "rerank" else mode
+
+            def sqlite_side():
+                idf = self._idf(gen, q.terms)
+                return idf, lexical_hits(gen, q, {**self._phrase_idf(gen, q.expansions), **idf}, mode=search_mode)
+
+            # SQLite releases the GIL: its term statistics and bm25 run on the second core while the
+            # question is encoded on this one.
+            pending = self._pool.submit(sqlite_side) if search_mode != "keyword" else None
+            vec = self.embedder.encode_query(dense_text(full, q)) if search_mode != "keyword" else None
+            idf, lexical = pending.result() if pending is not None else sqlite_side()
             doc_places = self._places(gen) if q.places else None
-            cands = retrieve(gen, q, vec, mode="hybrid" if mode == "rerank" else mode, union_filter=union, idf=idf,
-                             doc_places=doc_places)
+            cands = retrieve(gen, q, vec, mode=search_mode, union_filter=union, idf=idf,
+                             doc_places=doc_places, lexical=lexical)
             if self.settings.passage_chars > 0:
                 cands = with_context(gen, cands, vec, self.settings.passage_chars)
             if self.rerank is not None and mode in ("hybrid", "rerank"):
@@ -288,6 +303,21 @@ class Service:
             df = gen.store.term_doc_freq(need)
             self._idf_cache.update(compose.idf_weights(df, n_chunks))
         return {t: self._idf_cache.get(t, 1.0) for t in terms}
+
+    def _phrase_idf(self, gen: Generation, phrases: Sequence[str]) -> dict[str, float]:
+        """IDF of the document words that member words expand to. They come from a fixed vocabulary, not
+        from the member, so each is counted once per index generation, and only where it matters: on a
+        large index, where a common one is left out of the keyword search (see keyword_terms)."""
+        if not phrases or gen.vectors.ntotal <= LARGE_INDEX:
+            return {}
+        key = (str(gen.path), gen.vectors_version)
+        if self._phrase_idf_key != key:
+            self._phrase_idf_cache, self._phrase_idf_key = {}, key
+        need = [p for p in phrases if p not in self._phrase_idf_cache]
+        if need:
+            df = gen.store.term_doc_freq(need)
+            self._phrase_idf_cache.update(compose.idf_weights(df, max(gen.vectors.ntotal, 1)))
+        return {p: self._phrase_idf_cache[p] for p in phrases if p in self._phrase_idf_cache}
 
     def _vocab_has(self, gen: Generation, term: str) -> bool:
         """Does the corpus know this word (in some form), or is it a likely typo of a word it knows?"""

@@ -54,19 +54,14 @@ def retrieve(
     limit: int = 12,
     idf: dict[str, float] | None = None,
     doc_places: dict[str, set[str]] | None = None,
+    lexical: "tuple[list[tuple[int, float]], set[int]] | None" = None,
 ) -> list[Candidate]:
-    """Return the best candidates, best first. mode: hybrid | dense | keyword."""
+    """Return the best candidates, best first. mode: hybrid | dense | keyword. `lexical` is what
+    `lexical_hits` returned for this question, when the caller ran it already (alongside the encode)."""
     dense_hits: list[tuple[int, float]] = []
-    kw_hits: list[tuple[int, float]] = []
     if mode in ("hybrid", "dense") and query_vec is not None:
         dense_hits = gen.vectors.search(query_vec, k_dense)
-    if mode in ("hybrid", "keyword"):
-        terms = keyword_terms(q, idf, gen.vectors.ntotal)
-        kw_hits = gen.store.keyword_search(terms, k_keyword)
-    ref_hits: set[int] = set()
-    if mode == "hybrid":
-        for ref in q.references:
-            ref_hits.update(gen.store.phrase_hits(ref))
+    kw_hits, ref_hits = lexical if lexical is not None else lexical_hits(gen, q, idf, mode=mode, k_keyword=k_keyword)
     ids = list(dict.fromkeys([i for i, _ in dense_hits] + [i for i, _ in kw_hits] + sorted(ref_hits)))
     rows = gen.store.chunk_rows(ids)
     cands: dict[int, Candidate] = {}
@@ -101,6 +96,20 @@ def retrieve(
     return out[:limit]
 
 
+def lexical_hits(gen, q: QueryInfo, idf: dict[str, float] | None, *, mode: str = "hybrid",
+                 k_keyword: int = 40) -> tuple[list[tuple[int, float]], set[int]]:
+    """The SQLite side of a search: bm25 hits for the question's terms and the chunks quoting its
+    article/section references. Needs no query vector, so it can run while the question is encoded."""
+    kw_hits: list[tuple[int, float]] = []
+    if mode in ("hybrid", "keyword"):
+        kw_hits = gen.store.keyword_search(keyword_terms(q, idf, gen.vectors.ntotal), k_keyword)
+    ref_hits: set[int] = set()
+    if mode == "hybrid":
+        for ref in q.references:
+            ref_hits.update(gen.store.phrase_hits(ref))
+    return kw_hits, ref_hits
+
+
 COMMON_IDF = 1.8  # ~ a term in more than 1 chunk in 5: it ranks little and costs a long posting-list scan
 
 
@@ -112,10 +121,15 @@ def keyword_terms(q: QueryInfo, idf: dict[str, float] | None, n_chunks: int = 0)
     index the very common words are left out: they barely change bm25 ranking but make FTS5 score
     most of the index's rows."""
     terms = list(q.terms)
-    if idf and len(terms) > 3 and n_chunks > LARGE_INDEX:
-        rare = [t for t in terms if idf.get(t, COMMON_IDF + 1) >= COMMON_IDF]
-        terms = rare if len(rare) >= 2 else sorted(terms, key=lambda t: -idf.get(t, 0.0))[:3]
-    return terms + list(q.expansions)[:6]
+    expansions = [e for e in list(q.expansions)[:6] if e not in terms]  # a word counts once
+    if idf and n_chunks > LARGE_INDEX:
+        if len(terms) > 3:
+            rare = [t for t in terms if idf.get(t, COMMON_IDF + 1) >= COMMON_IDF]
+            terms = rare if len(rare) >= 2 else sorted(terms, key=lambda t: -idf.get(t, 0.0))[:3]
+        # a common phrase ("digital replica" in an index of replica rules) is the dearest term of all:
+        # FTS5 compares its words' positions in every row that has them
+        expansions = [e for e in expansions if idf.get(e, COMMON_IDF + 1) >= COMMON_IDF]
+    return terms + expansions
 
 
 def _vectors_for(gen, ids: list[int]) -> dict[int, np.ndarray]:
