@@ -19,7 +19,7 @@ from .abstention import Calibration, decide
 from ..chunking import split_sentences
 from ..models import Answer, Citation
 from ..retrieval import places
-from ..retrieval.analysis import INCIDENTAL, SYNONYMS, QueryInfo, stem
+from ..retrieval.analysis import INCIDENTAL, SYNONYMS, QueryInfo, asked_numbers, stem, tokenize
 from ..retrieval.candidates import Candidate
 
 MAX_SENTENCES = 5
@@ -110,15 +110,22 @@ def _term_weights(q: QueryInfo, idf: dict[str, float]) -> dict[str, float]:
     return {t: idf.get(t, 1.0) for t in q.terms}
 
 
+@lru_cache(maxsize=8192)
+def _term_stems(term: str) -> tuple[str, ...]:
+    return tuple(stem(p) for p in _WORD.findall(term.lower()))
+
+
 def _covered(term: str, hay: set[str]) -> bool:
-    parts = [stem(p) for p in _WORD.findall(term.lower())]
+    parts = _term_stems(term)
     return bool(parts) and all(p in hay for p in parts)
 
 
 def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has,
-           doc_places: dict[str, set[str]] | None = None) -> dict:
+           doc_places: dict[str, set[str]] | None = None, question: str | None = None) -> dict:
     """Signals for answer / partial / abstain. `vocab_has(term)` says whether the corpus has a term;
-    `doc_places` which jurisdiction each document is the law of (bot.retrieval.places)."""
+    `doc_places` which jurisdiction each document is the law of (bot.retrieval.places). `question` is the
+    member's own words when `q` also holds earlier questions of a thread: the values asked for are this
+    question's, not the thread's."""
     top = cands[:5]
     best_dense = max((c.dense for c in top), default=0.0)
     hay = set()
@@ -151,7 +158,7 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
         if y not in years5 and str(y) not in hay5:
             missing.append(str(y))
     bare5 = {w.strip("$%") for w in hay5}
-    for n in q.numbers:
+    for n in (q.numbers if question is None else asked_numbers(tokenize(question))):
         if n.strip("$%").rstrip(".,") not in bare5:
             missing.append(n)
     # A state or country the question names is not a stray name: it is missing only when the index
@@ -185,8 +192,13 @@ _ASKS = [
                           r"\bminimum (?:pay|rate|fee)\b|\bminimums?\b(?!\s+basic)|\bdues\b", re.I),
      re.compile(r"\$\s?\d|\d+(?:\.\d+)?\s*(?:×|x)\s*scale|\bscale\b|\d+(?:\.\d+)?\s?%|\bfull day\b|\bpro rata\b|"
                 r"\b\d+[\s-]*(?:hours?|days?|weeks?|months?|years?)\b")),
-    ("number", re.compile(r"\bhow many\b|\bhow long\b", re.I),
+    ("number", re.compile(r"\bhow many\b", re.I),
      re.compile(r"\b\d+\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|forty|fifty|seventy)\b", re.I)),
+    # a length of time is also said in words: "for the duration of the video", "until removed", "in perpetuity"
+    ("length of time", re.compile(r"\bhow long\b", re.I),
+     re.compile(r"\b\d+\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|forty|fifty|seventy)\b"
+                r"|\bduration\b|\bthroughout\b|\bentire\b|\buntil\b|\bimmediately\b|\bperpetu\w*|\blife(?:time)?\b"
+                r"|\bas long as\b|\bat all times\b|\bexpires?\b", re.I)),
     ("name", re.compile(r"^\s*who\b|\bwho (?:won|is|was|heads|leads|negotiated|signed)\b", re.I),
      re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-zA-Z'\-]+")),
 ]
@@ -195,12 +207,12 @@ _ASKS = [
 VALUE_SUPPORT = 0.25  # share of the question's own words a sentence needs for its value to count as the answer
 
 
-def asked_value(q: QueryInfo, sentences: list[_Sent]) -> str:
+def asked_value(q: QueryInfo, sentences: list[_Sent], question: str | None = None) -> str:
     """If the question asks for a percentage / date / amount / number / name and no answer sentence that
     speaks to the question's own words holds a value of that kind, name what is missing ("what % voted
     for the 2025 deal" is not answered by another vote's percentage)."""
     for label, asks, looks in _ASKS:
-        if asks.search(q.text) and not any(
+        if asks.search(q.text if question is None else question) and not any(
                 looks.search(x.text) and not _NOT_FOUND.search(x.text) and x.lex_all >= VALUE_SUPPORT
                 for x in sentences):
             return f"the {label} you asked for"
@@ -213,7 +225,7 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
             doc_places: dict[str, set[str]] | None = None) -> Answer:
     if not cands:
         return abstain(question, covered)
-    sig = assess(q, cands, idf, vocab_has, doc_places)
+    sig = assess(q, cands, idf, vocab_has, doc_places, question)
     if decide(sig["best_dense"], sig["coverage"], calibration, len(sig["unknown_names"]),
               sig["shares_words"]) == "abstain":
         return abstain(question, covered)
@@ -222,7 +234,7 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
     if not sents:
         return abstain(question, covered)
     chosen = _choose(sents, cands[:6], asked_years=set(q.years))
-    asked = asked_value(q, chosen)
+    asked = asked_value(q, chosen, question)
     if asked:
         sig["missing"].append(asked)
     note = ""

@@ -209,6 +209,38 @@ def tokenize(text: str) -> list[str]:
 _JOINED_REF = re.compile(r"\b(ab|sb|hr|s)(\d{2,5})\b", re.I)
 
 
+_NUMBER = re.compile(r"\$?\d[\d,.]*%?")
+# words after which a number names something ("article 72", "law 50/51", "season 1"), not a value
+_LABEL_WORDS = {"article", "art", "section", "sec", "§", "law", "laws", "rule", "rules", "code", "chapter", "title",
+                "part", "paragraph", "para", "clause", "subsection", "ab", "sb", "hb", "hr", "ssb", "bill", "act",
+                "season", "episode", "ep", "local", "no", "number", "schedule", "exhibit", "appendix", "page", "step"}
+# what a value is counted in: money, shares, time ("48 hrs", "$500", "2x scale", "87%")
+_UNIT_WORDS = re.compile(
+    r"^(?:%|percent|pct|k|bucks?|dollars?|cents?|usd|eur|euros?|pounds?|gbp|x|times|scale|hours?|hrs?|h|days?|"
+    r"weeks?|wks?|months?|mos?|years?|yrs?|minutes?|mins?|seconds?|secs?)$", re.I)
+
+
+def asked_numbers(words: list[str]) -> list[str]:
+    """The numbers of a question that are values it asks about ("is it $500?", "48 hrs notice", "87%"),
+    not labels ("article 72", "civil rights law 50/51", "season 1") and not the size of a scenario
+    ("if they made like 500 copies", "3 videos")."""
+    out: list[str] = []
+    label = False
+    for i, w in enumerate(words):
+        if not _NUMBER.fullmatch(w) or _YEAR.fullmatch(w):
+            label = w.lower().strip(".") in _LABEL_WORDS
+            continue
+        prev_label = label  # "law 50 51": the second number is a label too
+        label = prev_label
+        if prev_label:
+            continue
+        nxt = words[i + 1].lower() if i + 1 < len(words) else ""
+        valued = w.startswith("$") or w.endswith("%") or bool(_UNIT_WORDS.match(nxt))
+        if valued or not nxt or nxt in STOPWORDS or _NUMBER.fullmatch(nxt):
+            out.append(w)
+    return out
+
+
 def analyse(question: str) -> QueryInfo:
     text = " ".join(question.split())
     text = _JOINED_REF.sub(lambda m: f"{m.group(1).upper()} {m.group(2)}", text)  # "ab2602" -> "AB 2602"
@@ -240,7 +272,7 @@ def analyse(question: str) -> QueryInfo:
     years = sorted({int(y) for y in _YEAR.findall(text)})
     # a year the question is *about* ("the 2029 DGA deal"), not one mentioned in passing ("scanned in 2024")
     target_years = sorted({int(m.group(1) or m.group(2)) for m in _TARGET_YEAR.finditer(text)})
-    numbers = [w for w in words if re.fullmatch(r"\$?\d[\d,.]*%?", w) and not _YEAR.fullmatch(w)]
+    numbers = asked_numbers(words)
     return QueryInfo(text=text, terms=terms, expansions=expansions, references=refs, unions=unions,
                      agreements=agreements, years=years, numbers=numbers, proper=proper, target_years=target_years,
                      places=places.in_question(text), wants_current=bool(_CURRENT.search(text)) and not target_years)

@@ -1,0 +1,65 @@
+"""What a question asks for: a number it names is a value only when it is one ("$950", "48 hrs", "87%"),
+not a label ("law 50/51", "season 1") or the size of a scenario ("500 copies"); a follow-up asks for what
+its own words ask for, not what the thread's first question did; a length of time may be said in words."""
+from __future__ import annotations
+
+import pytest
+
+from bot.retrieval.analysis import analyse, asked_numbers, tokenize
+
+
+@pytest.mark.parametrize("question, numbers", [
+    ("is the day rate $950 now", ["$950"]),
+    ("is the 48 hrs notice thing real", ["48"]),
+    ("did members ratify it with 87%", ["87%"]),
+    ("why do some say the strike was 146 days and others 148", ["146", "148"]),
+    ("is it 500 or 1000?", ["500", "1000"]),
+    ("if they made like 500 copies is that 500 separate violations?", []),
+    ("does this take away my right to sue under ny civil rights law 50/51", []),
+    ("what does article 72 say", []),
+    ("can they reuse my replica from season 1 in a new movie", []),
+    ("did the 2023 deal change anything", []),  # a year is not an asked-for number
+])
+def test_numbers_that_are_values(question, numbers):
+    assert asked_numbers(tokenize(question)) == numbers
+    assert analyse(question).numbers == numbers
+
+
+DAMAGES = """# Personality Rights Act
+
+## Section 4. Damages
+
+A person who uses a forged likeness in an advertisement without consent is liable for statutory damages of
+$3,000 or actual damages, whichever is greater, plus noneconomic damages.
+
+## Section 5. Single act
+
+For computing statutory damages, use of a likeness in one work is a single act of infringement regardless
+of the number of copies made or the number of times the work is shown.
+
+## Section 6. Disclosure
+
+A video that uses synthetic media must carry the words "This video has been manipulated" for the duration
+of the video, in a size easily readable by the average viewer.
+"""
+
+
+def test_a_follow_up_asks_for_its_own_values_not_the_threads(hash_service):
+    r = hash_service.ingest_bytes(DAMAGES.encode(), "rights.md")
+    assert r.status == "added", r.reason
+    ans = hash_service.ask("and if they made like 500 copies of the ad is that 500 separate acts of infringement?",
+                           history=["how much can i get if a company uses a forged likeness of me in an ad"])
+    assert not ans.abstained
+    assert "single act of infringement" in ans.text
+    assert not ans.partial and "don't cover" not in ans.text, ans.text
+    # the thread's own question still asks for an amount, and gets one
+    first = hash_service.ask("how much can i get if a company uses a forged likeness of me in an ad")
+    assert "$3,000" in first.text and not first.partial, first.text
+
+
+def test_how_long_is_answered_by_a_length_of_time_in_words(hash_service):
+    r = hash_service.ingest_bytes(DAMAGES.encode(), "rights.md")
+    assert r.status == "added", r.reason
+    ans = hash_service.ask("how long does the manipulated note have to stay on a synthetic media video")
+    assert "for the duration" in ans.text.replace("\n", " ")
+    assert not ans.partial, ans.text
