@@ -101,6 +101,25 @@ def _labels(parts: list[str]) -> str:
     return out
 
 
+# the label of an item of an enumeration run on inside one paragraph: at the chunk's start, or after "; "
+_INLINE_ITEM = re.compile(r"(?:^|;\s+(?:and\s+|or\s+)?)(\((?:[0-9]{1,3}[A-Za-z]?|[a-z]{1,2}|[ivxlc]{1,6})\))\s")
+
+
+def inline_items_section(section: str, chunk_text: str) -> str:
+    """A long clause whose items run on in one paragraph ("(1) 'AI system' means …; (3) …; (4) …") is
+    cut between items; each piece names the items it holds ("Definitions > (4)–(11)") instead of the
+    first item of the clause. Only a label is replaced, never a heading."""
+    parts = section.split(" > ") if section else []
+    if not parts or not re.fullmatch(r"\(\w{1,7}\)", parts[-1]):
+        return section
+    first = _INLINE_ITEM.match(chunk_text)
+    if not first:
+        return section
+    labels = [m.group(1) for m in _INLINE_ITEM.finditer(chunk_text)]
+    label = labels[0] if len(labels) == 1 or labels[-1] == labels[0] else f"{labels[0]}\u2013{labels[-1]}"
+    return " > ".join(parts[:-1] + [label])
+
+
 def span_section(paths: Sequence[str]) -> str:
     """The section a chunk of several consecutive units names: their common path, plus the range of
     labels they cover when the chunk starts at a clause ("Section 4 > 4\u20136")."""
@@ -167,7 +186,8 @@ def chunk_document(
                 continue
             total = sum(tokens)
             if total > max_tokens:
-                _emit_sentences(spans, tokens, max_tokens, overlap_tokens, lambda a, b: emit(a, b, group[i].section))
+                _emit_sentences(spans, tokens, max_tokens, overlap_tokens,
+                                lambda a, b: emit(a, b, inline_items_section(group[i].section, text[a:b])))
                 i += 1
                 continue
             # whole clauses: this one and the following small ones while they fit

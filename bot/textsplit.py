@@ -151,6 +151,11 @@ _LABEL_ONLY = re.compile(
     r"|(?:\u00a7{1,2}|SECTIONS?|Sections?|SEC|Sec|Secs|ARTICLE|Article|Art)\.?\s*[0-9][0-9A-Za-z.\-]*)\.",
 )
 _PARA_BREAK = re.compile(r"\n[ \t]*\n")
+# An enumeration item inside one long sentence: "…activity; (9) 'placing on the market' means …",
+# "…consent; and (b) the use …". The boundary is after the semicolon (and its "and"/"or").
+_ITEM_BOUNDARY = re.compile(
+    r";(?:\s+(?:and|or))?\s+(?=\((?:[0-9]{1,3}[A-Za-z]?|[a-z]{1,2}|[ivxlc]{1,6}|[A-Z])\)\s)")
+LONG_SENTENCE = 300  # chars; a sentence longer than a quote may be (compose.MAX_QUOTE) is split at its items
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -181,12 +186,25 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
         if "\n" in text[s:e]:
             pos = s
             for m in _PARA_BREAK.finditer(text, s, e):
-                _append_trimmed(text, out, pos, m.start())
+                _append_items(text, out, pos, m.start())
                 pos = m.end()
-            _append_trimmed(text, out, pos, e)
+            _append_items(text, out, pos, e)
         else:
-            _append_trimmed(text, out, s, e)
+            _append_items(text, out, s, e)
     return out
+
+
+def _append_items(text: str, out: list, s: int, e: int) -> None:
+    """A sentence too long to quote whole that enumerates items ("(1) … ; (2) … ; and (3) …") is split
+    into its items, each keeping its label, so a clause can be quoted whole."""
+    if e - s <= LONG_SENTENCE:
+        _append_trimmed(text, out, s, e)
+        return
+    pos = s
+    for m in _ITEM_BOUNDARY.finditer(text, s, e):
+        _append_trimmed(text, out, pos, m.end() - len(m.group(0)) + len(m.group(0).rstrip()))
+        pos = m.end()
+    _append_trimmed(text, out, pos, e)
 
 
 def _append_trimmed(text: str, out: list, s: int, e: int) -> None:

@@ -271,6 +271,22 @@ def test_long_clause_is_split_at_sentences_and_keeps_its_path():
     assert [c.text for c in chunks if c.section.endswith("(c)")] == ["(c) Short last clause."]
 
 
+def test_items_run_on_in_one_paragraph_are_cut_between_items_and_named_by_them():
+    items = "; ".join(f"({n}) \u2018term {n}\u2019 means a thing that is described here at some length, in words" for n in
+                      (1, 3, 4, 9, 11, 39, 40, 60))
+    raw = f"Article 3\nDefinitions\n(1) For the purposes of this Regulation: {items[4:]}.\n"
+    doc = parse_text(raw)
+    chunks = [c for c in chunk_document(doc, "d", word_count, 60, 0) if "means" in c.text]
+    _check(doc, chunks)
+    assert len(chunks) >= 3
+    for c in chunks[1:]:
+        assert re.match(r"\(\d+\) \u2018term", c.text), c.text  # a piece starts at an item, with its label
+        first = re.match(r"\((\d+)\)", c.text).group(0)
+        last = re.findall(r"(?:^|; )(\(\d+\)) \u2018", c.text)[-1]
+        assert c.section.endswith(first if first == last else f"{first}\u2013{last}"), (c.section, c.text[:40])
+    assert chunks[-1].text.endswith("in words.")
+
+
 def test_span_section_names():
     assert span_section(["A > 1", "A > 1"]) == "A > 1"
     assert span_section(["Section 2", 'Section 2 > 1. "Name"']) == "Section 2"

@@ -89,3 +89,24 @@ def test_truncate_at_word_boundary():
     assert truncate("short", 10) == "short"
     t = truncate("alpha beta gamma delta", 14)
     assert len(t) <= 14 and t.endswith("\u2026") and t == "alpha beta\u2026"
+
+
+def test_a_long_enumerating_sentence_is_split_into_its_items_with_their_labels():
+    from bot.textsplit import LONG_SENTENCE, sentence_spans, split_sentences
+
+    text = ("For the purposes of this Regulation, the following definitions apply: (1) \u2018AI system\u2019 means a "
+            "machine-based system designed to operate with varying levels of autonomy; (3) \u2018provider\u2019 means a "
+            "natural or legal person that develops an AI system or has one developed; and (4) \u2018deployer\u2019 means a "
+            "natural or legal person using an AI system under its authority, except in the course of a personal "
+            "non-professional activity; (60) \u2018deep fake\u2019 means AI-generated image, audio or video content. Next.")
+    spans = sentence_spans(text)
+    parts = [text[s:e] for s, e in spans]
+    assert parts[1].startswith("(3) \u2018provider\u2019") and parts[1].endswith("; and")
+    assert parts[2].startswith("(4) \u2018deployer\u2019") and parts[2].endswith("activity;")
+    assert parts[3] == "(60) \u2018deep fake\u2019 means AI-generated image, audio or video content."
+    assert parts[-1] == "Next."
+    assert all(text[s:e] == p for (s, e), p in zip(spans, parts))  # exact offsets
+    # a short sentence with an item keeps it: it can be quoted whole
+    short = "A person is not liable if the person consented; (b) the use is news. Done."
+    assert len(short) < LONG_SENTENCE
+    assert split_sentences(short) == ["A person is not liable if the person consented; (b) the use is news.", "Done."]
