@@ -14,6 +14,12 @@ from bot.retrieval.places import in_question, of_document
     ("do the eu rules cover chatbots", ["EU"]),
     ("is there a federal law on this", ["US"]),
     ("West Virginia or New Jersey", ["NJ", "WV"]),
+    ("what did the french actors union agree on ai", ["FRA"]),
+    ("has the korean actors union signed an ai deal", ["KOR"]),
+    ("uk actors protections on scans", ["GBR"]),
+    ("does the U.K. deal cover it", ["GBR"]),
+    ("what did the canadian union get", ["CAN"]),
+    ("is it different in Northern Ireland", ["GBR"]),
 ])
 def test_the_jurisdiction_a_question_names(question, expected):
     assert in_question(question) == expected
@@ -26,6 +32,8 @@ def test_the_jurisdiction_a_question_names(question, expected):
     "can i sue in Washington, D.C.",      # the capital, not the state
     "when was the strike and how long was it",  # "was" is not "wa" + s
     "WHAT WAS THE DEAL, IS IT OK",
+    "what exactly did crabtree-ireland claim the studios could do",  # a person's name
+    "can i get the contract in plain english",  # a language, not a country
 ])
 def test_common_words_are_not_places(question):
     assert in_question(question) == []
@@ -38,6 +46,13 @@ def test_a_bill_says_whose_it_is_in_its_header_file_name_or_citations():
     wa_body = "Section 1. ... " + "x " * 2000 + "as defined in RCW 63.60.010 ... and RCW 63.60.020"
     assert of_document("Personality rights", "upload.pdf", wa_body) == {"WA"}
     assert of_document("Article 50", "", "Regulation (EU) 2024/1689 of the European Parliament") == {"EU"}
+
+
+def test_a_union_document_says_its_country_in_its_title_or_agreement():
+    assert of_document("UK Equity and Pact — AI Protections Talks", "", "",
+                       meta="Equity Equity–Pact agreement (UK film and TV)") == {"GBR"}
+    assert of_document("ACTRA Independent Production Agreement", "", "", meta="ACTRA Canadian IPA") == {"CAN"}
+    assert of_document("Australia MEAA — AI Positions", "", "", meta="MEAA") == {"AUS"}
 
 
 def test_a_document_that_names_no_jurisdiction_has_none():
@@ -126,3 +141,24 @@ def test_after_an_upload_only_the_new_documents_text_is_read_for_its_place(hash_
     where = hash_service._places(hash_service._current())
     assert read == [second]
     assert where[first] == {"TX"} and where[second] == {"WA"}
+
+
+def test_a_country_the_index_holds_no_law_or_agreement_of_is_named_as_missing(hash_service):
+    _upload(hash_service, "uk_replicas.md", "UK Digital Replicas Code", "United Kingdom, 2025")
+    _upload(hash_service, "WA_SB200_session_law.md", "SB 200 - Digital replicas", "2026 session law")
+    ans = hash_service.ask("what did the french union agree on consent for a digital replica in an ad")
+    assert ans.partial and ans.text.startswith("My documents don't cover France specifically"), ans.text
+    ans = hash_service.ask("under the british code do they need my consent for a digital replica in an ad")
+    assert not ans.partial, ans.text
+
+
+def test_federal_law_is_not_demoted_for_a_state_question_but_is_for_a_country():
+    from bot.retrieval.analysis import analyse
+    from bot.retrieval.candidates import Candidate, _boost
+
+    row = {"title": "Federal act", "union_name": "", "agreement": "", "doc_id": "us", "ordinal": 3, "section": "S 1",
+           "text": "x" * 400, "status": "", "year": None, "doc_type": "law"}
+    for question, demoted in (("in WA do they need consent", False), ("in france do they need consent", True)):
+        c = Candidate(1, row)
+        _boost(c, analyse(question), set(), {"us": {"US"}})
+        assert (c.boosts.get("place", 0) < 0) == demoted, (question, c.boosts)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import places
 from .analysis import QueryInfo
 
 RRF_K = 60
@@ -163,7 +164,7 @@ def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int], doc_places: dict[str,
         where = doc_places.get(c.doc_id)
         if where and where & set(q.places):
             c.boosts["place"] = BOOST_PLACE
-        elif where and not ("US" in where and any(p != "EU" for p in q.places)):
+        elif where and not ("US" in where and any(places.is_state(p) for p in q.places)):
             # another jurisdiction's law, unless it is federal law and the question is about a state
             c.boosts["place"] = -BOOST_PLACE * PLACE_DEMOTE
     if q.agreements:

@@ -26,7 +26,35 @@ NAMES: dict[str, tuple[str, ...]] = {
     "WA": ("Washington",), "WV": ("West Virginia",), "WI": ("Wisconsin",), "WY": ("Wyoming",),
     "EU": ("European Union",),
     "US": ("United States",),
+    # countries (ISO 3166 alpha-3 codes, so none is mistaken for a state's postal code)
+    "GBR": ("United Kingdom", "Great Britain", "Britain", "England", "Scotland", "Northern Ireland"),
+    "IRL": ("Ireland",), "CAN": ("Canada",), "AUS": ("Australia",), "NZL": ("New Zealand",),
+    "FRA": ("France",), "DEU": ("Germany",), "ITA": ("Italy",), "ESP": ("Spain",), "NLD": ("Netherlands",),
+    "SWE": ("Sweden",), "DNK": ("Denmark",), "NOR": ("Norway",), "KOR": ("South Korea", "Korea"),
+    "JPN": ("Japan",), "CHN": ("China",), "IND": ("India",), "MEX": ("Mexico",), "BRA": ("Brazil",),
+    "ZAF": ("South Africa",), "NGA": ("Nigeria",),
 }
+# A country is also named by its people's adjective ("the french actors union", "British Equity") or by
+# "UK". Languages that share the word (English, Spanish) are left out: "plain English" names no country.
+_COUNTRY_WORDS = [
+    (re.compile(r"\bU\.K\.(?!\w)|\bUK\b|(?<![\w-])uk\b"), "GBR"),
+    (re.compile(r"(?<![\w-])(?:british|scottish|welsh)\b", re.I), "GBR"),
+    (re.compile(r"(?<![\w-])irish\b", re.I), "IRL"), (re.compile(r"(?<![\w-])canadian\b", re.I), "CAN"),
+    (re.compile(r"(?<![\w-])australian\b", re.I), "AUS"), (re.compile(r"(?<![\w-])french\b", re.I), "FRA"),
+    (re.compile(r"(?<![\w-])german\b", re.I), "DEU"), (re.compile(r"(?<![\w-])italian\b", re.I), "ITA"),
+    (re.compile(r"(?<![\w-])dutch\b", re.I), "NLD"), (re.compile(r"(?<![\w-])swedish\b", re.I), "SWE"),
+    (re.compile(r"(?<![\w-])danish\b", re.I), "DNK"), (re.compile(r"(?<![\w-])norwegian\b", re.I), "NOR"),
+    (re.compile(r"(?<![\w-])korean\b", re.I), "KOR"), (re.compile(r"(?<![\w-])japanese\b", re.I), "JPN"),
+    (re.compile(r"(?<![\w-])chinese\b", re.I), "CHN"), (re.compile(r"(?<![\w-])mexican\b", re.I), "MEX"),
+    (re.compile(r"(?<![\w-])brazilian\b", re.I), "BRA"), (re.compile(r"(?<![\w-])nigerian\b", re.I), "NGA"),
+]
+# "Northern Ireland" is the United Kingdom, not Ireland
+_NORTHERN_IRELAND = re.compile(r"\bNorthern\s+Ireland\b", re.I)
+
+
+def is_state(code: str) -> bool:
+    """A US state (or DC): federal law also applies there."""
+    return len(code) == 2 and code not in ("EU", "US")
 # "West Virginia" must not also count as Virginia, nor "Washington, D.C." as the state
 _SHADOWS = {"VA": "WV"}
 
@@ -57,7 +85,8 @@ _DOCUMENT_MARKERS = [
 ]
 
 _NAME_PATTERNS = [
-    (re.compile(r"\b" + r"\s+".join(n.split()) + r"(?:'?s)?\b", re.I), code)
+    # not inside a hyphenated name ("Crabtree-Ireland" is a person)
+    (re.compile(r"(?<![\w-])" + r"\s+".join(n.split()) + r"(?:'?s)?\b", re.I), code)
     for code, names in NAMES.items() for n in names
 ]
 _WORDS = re.compile(r"[A-Za-z][A-Za-z.]*")
@@ -76,6 +105,10 @@ def _names(text: str) -> Counter:
         found[code] -= min(found[code], found[shadow])
     if found["WA"]:
         found["WA"] -= min(found["WA"], len(re.findall(r"\bWashington,?\s+D\.?\s?C\b", text)))
+    if found["IRL"]:
+        found["IRL"] -= min(found["IRL"], len(_NORTHERN_IRELAND.findall(text)))
+    for pat, code in _COUNTRY_WORDS:
+        found[code] += len(pat.findall(text))
     return +found
 
 
