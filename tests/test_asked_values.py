@@ -63,3 +63,34 @@ def test_how_long_is_answered_by_a_length_of_time_in_words(hash_service):
     ans = hash_service.ask("how long does the manipulated note have to stay on a synthetic media video")
     assert "for the duration" in ans.text.replace("\n", " ")
     assert not ans.partial, ans.text
+
+
+GUILD = """---
+title: Harbor Guild 2024 Agreement — AI terms
+union: Harbor Guild
+agreement: Harbor Guild Basic Agreement
+year: 2024
+status: current
+doc_type: contract
+---
+
+# Harbor Guild 2024 Agreement
+
+## Term
+
+The 2024 Harbor Guild agreement runs from May 1, 2024 to April 30, 2027.
+
+## Digital replicas
+
+The producer must obtain the member's written consent before creating a digital replica, and must pay
+for each day of use of the replica.
+"""
+
+
+def test_the_year_of_a_deal_is_the_agreements_year_not_a_date_in_it(hash_service):
+    r = hash_service.ingest_bytes(GUILD.encode(), "harbor-2024.md")
+    assert r.status == "added", r.reason
+    ans = hash_service.ask("what did the harbor guild get on digital replicas in the 2027 contract")
+    assert ans.partial and ans.text.startswith("My documents don't cover 2027 specifically"), ans.text
+    ans = hash_service.ask("what did the harbor guild get on digital replicas in the 2024 contract")
+    assert not ans.partial, ans.text

@@ -154,8 +154,15 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
             years5.add(int(c.row["year"]))
     missing = []
     unknown_names: list[str] = []  # names the question uses that this index has never seen
+    # A year the question is about ("the 2027 contract") is a year of the documents found, when they have
+    # one: a 2024 agreement that runs to 2027 is not "the 2027 contract". Documents without a year (an
+    # upload of a bill) may say it in their text.
+    undated = set()
+    for c in top:
+        if not c.row["year"]:
+            undated |= _stems(_core_text(c.row))
     for y in q.target_years:
-        if y not in years5 and str(y) not in hay5:
+        if y not in years5 and str(y) not in undated:
             missing.append(str(y))
     bare5 = {w.strip("$%") for w in hay5}
     for n in (q.numbers if question is None else asked_numbers(tokenize(question))):
