@@ -162,3 +162,21 @@ def test_federal_law_is_not_demoted_for_a_state_question_but_is_for_a_country():
         c = Candidate(1, row)
         _boost(c, analyse(question), set(), {"us": {"US"}})
         assert (c.boosts.get("place", 0) < 0) == demoted, (question, c.boosts)
+
+
+def test_the_operative_text_outranks_recitals_findings_and_digests():
+    from bot.retrieval.analysis import analyse
+    from bot.retrieval.candidates import Candidate, _boost
+
+    def row(section):
+        return {"title": "Act", "union_name": "", "agreement": "", "doc_id": "a", "ordinal": 3, "section": section,
+                "text": "x" * 400, "status": "", "year": None, "doc_type": "law"}
+
+    q = analyse("do they have to tell people it is a deepfake")
+    for section, lower in (("Recitals 132–137 > (134)", True), ("Section 1. Findings and intent", True),
+                           ("LEGISLATIVE COUNSEL'S DIGEST", True), ("Article 50 > 4", False),
+                           ("Section 4 > 2", False), ("Definitions > (60)", False)):
+        c = Candidate(1, row(section))
+        c.fused = 0.03
+        _boost(c, q, set(), {})
+        assert (c.fused < 0.03) == lower, (section, c.boosts)

@@ -148,6 +148,12 @@ BOOST_CURRENT = 0.0006
 BOOST_SUPERSEDED = 0.003
 BOOST_HEADER = 0.004
 HEADER_CHARS = 250
+# A passage outside the operative text (recitals, findings, statements of intent or purpose, a preamble,
+# the legislative counsel's digest) explains the law; the rule a member asks about is in the articles
+# and sections. Such a passage ranks a little lower, never out.
+BOOST_NON_OPERATIVE = 0.004
+_NON_OPERATIVE = re.compile(
+    r"\b(?:recitals?|findings|legislative (?:intent|declaration)|intent|purposes?|preamble|whereas|digest)\b", re.I)
 
 
 def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int], doc_places: dict[str, set[str]]) -> None:
@@ -179,6 +185,8 @@ def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int], doc_places: dict[str,
     if row["ordinal"] <= 1 and not (row["section"] or "").strip() and len(row["text"]) < HEADER_CHARS:
         # a bill's header block (its title, number, session): it names the topic but answers nothing
         c.boosts["header"] = -BOOST_HEADER
+    if _NON_OPERATIVE.search(row["section"] or ""):
+        c.boosts["non_operative"] = -BOOST_NON_OPERATIVE
     if row["status"] == "current" and not (q.years and row["year"] not in q.years):
         c.boosts["current"] = BOOST_CURRENT
     elif row["status"] == "superseded" and q.wants_current:
