@@ -15,6 +15,7 @@ import numpy as np
 
 from .config import DEFAULT_MODEL
 from .errors import ConfigError
+from .threads import one_thread
 
 log = logging.getLogger(__name__)
 
@@ -114,19 +115,14 @@ class SentenceTransformerEmbedder:
     def encode_query(self, text: str) -> np.ndarray:
         """One question on one thread: for a single short text torch's second thread costs more than it
         saves (measured 17-19 ms against 22-23 ms), and it leaves the other core to the keyword search that
-        runs meanwhile. torch's thread count is per calling thread, so a rebuild's batches elsewhere keep
-        theirs."""
+        runs meanwhile."""
         import torch
 
         self._queries_waiting = getattr(self, "_queries_waiting", 0) + 1
-        threads = torch.get_num_threads()
-        if threads > 1:
-            torch.set_num_threads(1)
         try:
-            return self.encode([text])[0]
+            with one_thread(torch.get_num_threads, torch.set_num_threads):
+                return self.encode([text])[0]
         finally:
-            if threads > 1:
-                torch.set_num_threads(threads)
             self._queries_waiting -= 1
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:

@@ -8,9 +8,12 @@ import json
 import os
 import threading
 import uuid
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
+
+from .threads import one_thread
 
 HNSW_THRESHOLD = 100_000  # chunks; below this exact search is fast enough on 2 cores (see benchmarks/)
 
@@ -101,16 +104,10 @@ class VectorIndex:
         q = np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
         faiss = _faiss()
         # One question, one thread: FAISS splits a single query's exact scan badly (2 threads 2.0 ms, 1
-        # thread 0.5 ms at 10k; 20 against 8.5 ms at 100k). The thread count is per calling thread.
-        threads = faiss.omp_get_max_threads() if self.kind == "flat" else 1
-        if threads > 1:
-            faiss.omp_set_num_threads(1)
-        try:
-            with self.lock:
-                scores, ids = self.index.search(q, min(k, self.ntotal))
-        finally:
-            if threads > 1:
-                faiss.omp_set_num_threads(threads)
+        # thread 0.5 ms at 10k; 20 against 8.5 ms at 100k).
+        flat = self.kind == "flat"
+        with one_thread(faiss.omp_get_max_threads, faiss.omp_set_num_threads) if flat else nullcontext(), self.lock:
+            scores, ids = self.index.search(q, min(k, self.ntotal))
         return [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i != -1]
 
     def save(self, path: Path, version: int) -> None:
