@@ -120,17 +120,19 @@ def _covered(term: str, hay: set[str]) -> bool:
     return bool(parts) and all(p in hay for p in parts)
 
 
-def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has,
-           doc_places: dict[str, set[str]] | None = None, question: str | None = None) -> dict:
+def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has, question: str,
+           doc_places: dict[str, set[str]] | None = None) -> dict:
     """Signals for answer / partial / abstain. `vocab_has(term)` says whether the corpus has a term;
-    `doc_places` which jurisdiction each document is the law of (bot.retrieval.places). `question` is the
-    member's own words when `q` also holds earlier questions of a thread: the values asked for are this
-    question's, not the thread's."""
+    `question` is the member's own words (`q` may also hold the thread's earlier questions: the values
+    asked for are this question's); `doc_places` which jurisdiction each document is the law of
+    (bot.retrieval.places)."""
     top = cands[:5]
     best_dense = max((c.dense for c in top), default=0.0)
+    core = [_stems(_core_text(c.row)) for c in top]  # the quotable text of each of the best passages
+    titles = [_stems(c.row["title"]) for c in top]
     hay = set()
-    for c in top[:3]:
-        hay |= _stems(_core_text(c.row)) | _stems(c.row["title"]) | _stems(c.row["section"] or "")
+    for i, c in enumerate(top[:3]):
+        hay |= core[i] | titles[i] | _stems(c.row["section"] or "")
     # Coverage: IDF-weighted share of the question's terms (or a synonym of them) in the best passages.
     # Terms the corpus has never seen (typos, chat words) cannot be covered and are left out of it.
 
@@ -146,26 +148,19 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
             hit += w
     coverage = hit / total if total else 0.0
     # Specific things asked for that no retrieved passage contains: a year, a number, a proper name.
-    hay5 = set()
-    years5 = set()
-    for c in top:
-        hay5 |= _stems(_core_text(c.row)) | _stems(c.row["title"])
-        if c.row["year"]:
-            years5.add(int(c.row["year"]))
+    hay5 = set().union(*core, *titles)
+    years5 = {int(c.row["year"]) for c in top if c.row["year"]}
     missing = []
     unknown_names: list[str] = []  # names the question uses that this index has never seen
     # A year the question is about ("the 2027 contract") is a year of the documents found, when they have
     # one: a 2024 agreement that runs to 2027 is not "the 2027 contract". Documents without a year (an
     # upload of a bill) may say it in their text.
-    undated = set()
-    for c in top:
-        if not c.row["year"]:
-            undated |= _stems(_core_text(c.row))
+    undated = set().union(*(core[i] for i, c in enumerate(top) if not c.row["year"]))
     for y in q.target_years:
         if y not in years5 and str(y) not in undated:
             missing.append(str(y))
     bare5 = {w.strip("$%") for w in hay5}
-    for n in (q.numbers if question is None else asked_numbers(tokenize(question))):
+    for n in asked_numbers(tokenize(question)):
         if n.strip("$%").rstrip(".,") not in bare5:
             missing.append(n)
     # A state or country the question names is not a stray name: it is missing only when the index
@@ -214,12 +209,12 @@ _ASKS = [
 VALUE_SUPPORT = 0.25  # share of the question's own words a sentence needs for its value to count as the answer
 
 
-def asked_value(q: QueryInfo, sentences: list[_Sent], question: str | None = None) -> str:
-    """If the question asks for a percentage / date / amount / number / name and no answer sentence that
-    speaks to the question's own words holds a value of that kind, name what is missing ("what % voted
-    for the 2025 deal" is not answered by another vote's percentage)."""
+def asked_value(question: str, sentences: list[_Sent]) -> str:
+    """If the member's question asks for a percentage / date / amount / number / name and no answer
+    sentence that speaks to the question's own words holds a value of that kind, name what is missing
+    ("what % voted for the 2025 deal" is not answered by another vote's percentage)."""
     for label, asks, looks in _ASKS:
-        if asks.search(q.text if question is None else question) and not any(
+        if asks.search(question) and not any(
                 looks.search(x.text) and not _NOT_FOUND.search(x.text) and x.lex_all >= VALUE_SUPPORT
                 for x in sentences):
             return f"the {label} you asked for"
@@ -232,7 +227,7 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
             doc_places: dict[str, set[str]] | None = None) -> Answer:
     if not cands:
         return abstain(question, covered)
-    sig = assess(q, cands, idf, vocab_has, doc_places, question)
+    sig = assess(q, cands, idf, vocab_has, question, doc_places)
     if decide(sig["best_dense"], sig["coverage"], calibration, len(sig["unknown_names"]),
               sig["shares_words"]) == "abstain":
         return abstain(question, covered)
@@ -241,7 +236,7 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
     if not sents:
         return abstain(question, covered)
     chosen = _choose(sents, cands[:6], asked_years=set(q.years))
-    asked = asked_value(q, chosen, question)
+    asked = asked_value(question, chosen)
     if asked:
         sig["missing"].append(asked)
     note = ""

@@ -230,9 +230,7 @@ def asked_numbers(words: list[str]) -> list[str]:
         if not _NUMBER.fullmatch(w) or _YEAR.fullmatch(w):
             label = w.lower().strip(".") in _LABEL_WORDS
             continue
-        prev_label = label  # "law 50 51": the second number is a label too
-        label = prev_label
-        if prev_label:
+        if label:  # still set by the word before the first number: "law 50 51" are both labels
             continue
         nxt = words[i + 1].lower() if i + 1 < len(words) else ""
         valued = w.startswith("$") or w.endswith("%") or bool(_UNIT_WORDS.match(nxt))
