@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from .models import Chunk, ParsedDocument, Section
-from .textsplit import sentence_spans
+from .textsplit import ITEM_LABEL, sentence_spans
 
 _SKIP_SECTION = re.compile(r"(?:^|> )(?:Sources|References|Source list)$", re.I)
 
@@ -102,7 +102,7 @@ def _labels(parts: list[str]) -> str:
 
 
 # the label of an item of an enumeration run on inside one paragraph: at the chunk's start, or after "; "
-_INLINE_ITEM = re.compile(r"(?:^|;\s+(?:and\s+|or\s+)?)(\((?:[0-9]{1,3}[A-Za-z]?|[a-z]{1,2}|[ivxlc]{1,6})\))\s")
+_INLINE_ITEM = re.compile(r"(?:^|;\s+(?:and\s+|or\s+)?)(" + ITEM_LABEL + r")\s")
 
 
 def inline_items_section(section: str, chunk_text: str) -> str:
@@ -112,11 +112,10 @@ def inline_items_section(section: str, chunk_text: str) -> str:
     parts = section.split(" > ") if section else []
     if not parts or not re.fullmatch(r"\(\w{1,7}\)", parts[-1]):
         return section
-    first = _INLINE_ITEM.match(chunk_text)
-    if not first:
+    if not _INLINE_ITEM.match(chunk_text):
         return section
     labels = [m.group(1) for m in _INLINE_ITEM.finditer(chunk_text)]
-    label = labels[0] if len(labels) == 1 or labels[-1] == labels[0] else f"{labels[0]}\u2013{labels[-1]}"
+    label = labels[0] if labels[-1] == labels[0] else f"{labels[0]}\u2013{labels[-1]}"
     return " > ".join(parts[:-1] + [label])
 
 

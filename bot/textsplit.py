@@ -153,8 +153,8 @@ _LABEL_ONLY = re.compile(
 _PARA_BREAK = re.compile(r"\n[ \t]*\n")
 # An enumeration item inside one long sentence: "…activity; (9) 'placing on the market' means …",
 # "…consent; and (b) the use …". The boundary is after the semicolon (and its "and"/"or").
-_ITEM_BOUNDARY = re.compile(
-    r";(?:\s+(?:and|or))?\s+(?=\((?:[0-9]{1,3}[A-Za-z]?|[a-z]{1,2}|[ivxlc]{1,6}|[A-Z])\)\s)")
+ITEM_LABEL = r"\((?:[0-9]{1,3}[A-Za-z]?|[a-z]{1,2}|[ivxlc]{1,6}|[A-Z])\)"  # (1) (4a) (b) (iv) (A)
+_ITEM_BOUNDARY = re.compile(r";(?:\s+(?:and|or))?\s+(?=" + ITEM_LABEL + r"\s)")
 LONG_SENTENCE = 300  # chars; a sentence longer than a quote may be (compose.MAX_QUOTE) is split at its items
 
 
@@ -202,7 +202,7 @@ def _append_items(text: str, out: list, s: int, e: int) -> None:
         return
     pos = s
     for m in _ITEM_BOUNDARY.finditer(text, s, e):
-        _append_trimmed(text, out, pos, m.end() - len(m.group(0)) + len(m.group(0).rstrip()))
+        _append_trimmed(text, out, pos, m.end())  # "…activity;" / "…consent; and" (trailing space trimmed)
         pos = m.end()
     _append_trimmed(text, out, pos, e)
 
