@@ -13,8 +13,6 @@ import random
 import time
 from pathlib import Path
 
-import numpy as np
-
 from .common import Row, StageTimer, per_round
 from .context import Context, size_label
 from .member_questions import questions

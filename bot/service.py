@@ -287,8 +287,8 @@ class Service:
                     if row["union_name"]:
                         where = places.of_document(row["title"], "", "", meta=f"{row['union_name']} {row['agreement']}")
                     else:
-                        name = row["file_name"] if "file_name" in row.keys() else ""
-                        where = places.of_document(row["title"], name, gen.store.document_text(row["doc_id"]))
+                        text = gen.store.document_text(row["doc_id"])
+                        where = places.of_document(row["title"], row["file_name"], text)
                 seen[doc] = where
                 if where:
                     out[row["doc_id"]] = where

@@ -36,25 +36,17 @@ NAMES: dict[str, tuple[str, ...]] = {
 }
 # A country is also named by its people's adjective ("the french actors union", "British Equity") or by
 # "UK". Languages that share the word (English, Spanish) are left out: "plain English" names no country.
-_COUNTRY_WORDS = [
-    (re.compile(r"\bU\.K\.(?!\w)|\bUK\b|(?<![\w-])uk\b"), "GBR"),
-    (re.compile(r"(?<![\w-])(?:british|scottish|welsh)\b", re.I), "GBR"),
-    (re.compile(r"(?<![\w-])irish\b", re.I), "IRL"), (re.compile(r"(?<![\w-])canadian\b", re.I), "CAN"),
-    (re.compile(r"(?<![\w-])australian\b", re.I), "AUS"), (re.compile(r"(?<![\w-])french\b", re.I), "FRA"),
-    (re.compile(r"(?<![\w-])german\b", re.I), "DEU"), (re.compile(r"(?<![\w-])italian\b", re.I), "ITA"),
-    (re.compile(r"(?<![\w-])dutch\b", re.I), "NLD"), (re.compile(r"(?<![\w-])swedish\b", re.I), "SWE"),
-    (re.compile(r"(?<![\w-])danish\b", re.I), "DNK"), (re.compile(r"(?<![\w-])norwegian\b", re.I), "NOR"),
-    (re.compile(r"(?<![\w-])korean\b", re.I), "KOR"), (re.compile(r"(?<![\w-])japanese\b", re.I), "JPN"),
-    (re.compile(r"(?<![\w-])chinese\b", re.I), "CHN"), (re.compile(r"(?<![\w-])mexican\b", re.I), "MEX"),
-    (re.compile(r"(?<![\w-])brazilian\b", re.I), "BRA"), (re.compile(r"(?<![\w-])nigerian\b", re.I), "NGA"),
-]
+_DEMONYMS = {
+    "british": "GBR", "scottish": "GBR", "welsh": "GBR", "irish": "IRL", "canadian": "CAN", "australian": "AUS",
+    "french": "FRA", "german": "DEU", "italian": "ITA", "dutch": "NLD", "swedish": "SWE", "danish": "DNK",
+    "norwegian": "NOR", "korean": "KOR", "japanese": "JPN", "chinese": "CHN", "mexican": "MEX",
+    "brazilian": "BRA", "nigerian": "NGA",
+}
+_COUNTRY_WORDS = [(re.compile(r"\bU\.K\.(?!\w)|\bUK\b|(?<![\w-])uk\b"), "GBR")] + [
+    (re.compile(rf"(?<![\w-]){word}\b", re.I), code) for word, code in _DEMONYMS.items()]
 # "Northern Ireland" is the United Kingdom, not Ireland
 _NORTHERN_IRELAND = re.compile(r"\bNorthern\s+Ireland\b", re.I)
 
-
-def is_state(code: str) -> bool:
-    """A US state (or DC): federal law also applies there."""
-    return len(code) == 2 and code not in ("EU", "US")
 # "West Virginia" must not also count as Virginia, nor "Washington, D.C." as the state
 _SHADOWS = {"VA": "WV"}
 
@@ -91,6 +83,11 @@ _NAME_PATTERNS = [
 ]
 _WORDS = re.compile(r"[A-Za-z][A-Za-z.]*")
 _SPACED = re.compile(r"\b(?:[A-Z] ){2,}[A-Z]\b")  # "S T A T E  O F  N E W  Y O R K" in bill headers
+
+
+def is_state(code: str) -> bool:
+    """A US state (or DC): federal law also applies there."""
+    return len(code) == 2 and code not in ("EU", "US")
 
 
 def _unspace(text: str) -> str:
