@@ -94,3 +94,54 @@ def test_the_year_of_a_deal_is_the_agreements_year_not_a_date_in_it(hash_service
     assert ans.partial and ans.text.startswith("My documents don't cover 2027 specifically"), ans.text
     ans = hash_service.ask("what did the harbor guild get on digital replicas in the 2024 contract")
     assert not ans.partial, ans.text
+
+
+RATIFIED = """---
+title: Harbor Guild 2025 Agreement — ratification
+union: Harbor Guild
+agreement: Harbor Guild Basic Agreement
+year: 2025
+status: current
+doc_type: contract
+---
+
+# Harbor Guild 2025 Agreement
+
+## Ratification vote of the Harbor Guild agreement
+
+Harbor Guild members voted on the basic agreement in a mail ballot that closed in the spring. The basic
+agreement was approved by the membership after a long campaign. The basic agreement passed with 85.9% yes.
+"""
+
+
+def test_a_value_the_question_asks_for_is_taken_from_the_quoted_passage(hash_service):
+    """"how much did it pass by" asks for a figure: when the passage the answer quotes holds one in a
+    sentence the lead did not bring, that sentence joins the answer instead of a "don't cover" note."""
+    r = hash_service.ingest_bytes(RATIFIED.encode(), "harbor-2025.md")
+    assert r.status == "added", r.reason
+    ans = hash_service.ask("how much did the harbor guild basic agreement vote pass by")
+    assert "85.9%" in ans.text, ans.text
+    assert not ans.partial and "don't cover" not in ans.text, ans.text
+
+
+def test_a_sources_do_not_give_sentence_is_not_the_value_asked_for():
+    from bot.answering.compose import _NOT_FOUND
+
+    assert _NOT_FOUND.search("The sources do not give the amounts or the exact wording.")
+    assert _NOT_FOUND.search("The report did not say how many members voted.")
+    assert not _NOT_FOUND.search("The producer does not give notice to the union.")
+
+
+@pytest.mark.parametrize("question, asks_name", [
+    ("who negotiated for sag in 2023", True),
+    ("who was the wga chief negotiator in 2023", True),
+    ("who wrote ab 1836 and when did it take effect", True),
+    ("who can sue over a fake ai election ad in ca", False),
+    ("who counts as a 'personality' under this, do u have to be famous", False),
+    ("who has to follow this, like how big does the ai company have to be", False),
+    ("who even gets to say yes after the performer dies", False),
+])
+def test_who_asks_for_a_name_only_about_a_person_not_a_kind_of_person(question, asks_name):
+    from bot.answering.compose import asked_value
+
+    assert (asked_value(question, []) == "the name you asked for") == asks_name

@@ -34,7 +34,8 @@ CURRENT_PEER = 0.85  # a current agreement's sentence at least this close to a s
 _NOT_FOUND = re.compile(
     r"\b(?:was|were|is|are|has|have)\s+not\s+(?:been\s+)?found\b|\bnot\s+found\b|"
     r"\bno\b[^.]{0,80}\b(?:was|were)\s+found\b|\bcould not (?:be )?found\b|"
-    r"\bcannot (?:say|be answered|tell)\b|\bhas no text\b|\b(?:outcome|result) (?:is|was|remains) unknown\b",
+    r"\bcannot (?:say|be answered|tell)\b|\bhas no text\b|\b(?:outcome|result) (?:is|was|remains) unknown\b|"
+    r"\b(?:sources?|documents?|reports?)\s+(?:do|does|did)\s+not\s+(?:give|say|state|specify|list|include)\b",
     re.I,
 )
 
@@ -201,7 +202,12 @@ _ASKS = [
      re.compile(r"\b\d+\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|forty|fifty|seventy)\b"
                 r"|\bduration\b|\bthroughout\b|\bentire\b|\buntil\b|\bimmediately\b|\bperpetu\w*|\blife(?:time)?\b"
                 r"|\bas long as\b|\bat all times\b|\bexpires?\b", re.I)),
-    ("name", re.compile(r"^\s*who\b|\bwho (?:won|is|was|heads|leads|negotiated|signed)\b", re.I),
+    # "who negotiated", "who was president" ask for a person; "who can sue", "who counts as", "who has to
+    # follow this" ask for a kind of person, which a clause answers without naming anyone
+    ("name", re.compile(r"(?:^\s*who\b|\bwho (?:won|is|was|heads|leads|negotiated|signed)\b)(?!\s+(?:even\s+|actually\s+)?"
+                        r"(?:can|could|may|might|must|should|would|will|has to|have to|needs? to|counts?|gets?|decides?|"
+                        r"sets?|gives?|owns?|pays?|qualif\w*|is (?:a|an|allowed|liable|responsible|covered|protected)|"
+                        r"are)\b)", re.I),
      re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-zA-Z'\-]+")),
 ]
 
@@ -214,11 +220,32 @@ def asked_value(question: str, sentences: list[_Sent]) -> str:
     sentence that speaks to the question's own words holds a value of that kind, name what is missing
     ("what % voted for the 2025 deal" is not answered by another vote's percentage)."""
     for label, asks, looks in _ASKS:
-        if asks.search(question) and not any(
-                looks.search(x.text) and not _NOT_FOUND.search(x.text) and x.lex_all >= VALUE_SUPPORT
-                for x in sentences):
+        if asks.search(question) and not any(_holds_value(x, looks) for x in sentences):
             return f"the {label} you asked for"
     return ""
+
+
+def _holds_value(x: _Sent, looks) -> bool:
+    return bool(looks.search(x.text)) and not _NOT_FOUND.search(x.text) and x.lex_all >= VALUE_SUPPORT
+
+
+def _seek_value(question: str, sents: list[_Sent], chosen: list[_Sent]) -> list[_Sent]:
+    """When the question asks for a kind of value (a percentage, a date, an amount, a number, a length
+    of time, a name) that no chosen sentence holds, the best-scoring sentence that holds one joins the
+    answer right after its lead, from a passage the answer already quotes. Only if none of those holds
+    one is the value missing. (Taking it from any retrieved passage answered near-topic questions with
+    another figure.)"""
+    if not chosen:
+        return chosen
+    quoted = {x.cand_index for x in chosen}
+    for label, asks, looks in _ASKS:
+        if not asks.search(question) or any(_holds_value(x, looks) for x in chosen):
+            continue
+        options = [x for x in sents if x not in chosen and x.cand_index in quoted and _holds_value(x, looks)]
+        if options:
+            pick = max(options, key=lambda x: x.score)
+            chosen = [chosen[0], pick, *chosen[1:]][:max(MAX_SENTENCES, 2)]
+    return chosen
 
 
 def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has,
@@ -236,6 +263,7 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
     if not sents:
         return abstain(question, covered)
     chosen = _choose(sents, cands[:6], asked_years=set(q.years))
+    chosen = _seek_value(question, sents, chosen)
     asked = asked_value(question, chosen)
     if asked:
         sig["missing"].append(asked)
