@@ -180,3 +180,27 @@ def test_the_operative_text_outranks_recitals_findings_and_digests():
         c.fused = 0.03
         _boost(c, q, set(), {})
         assert (c.fused < 0.03) == lower, (section, c.boosts)
+
+
+def test_a_bills_enacting_clause_and_sponsors_line_rank_lower_than_its_sections():
+    from bot.retrieval.analysis import analyse
+    from bot.retrieval.candidates import Candidate, _boost
+
+    def row(text, ordinal=5, section="Full Text"):
+        return {"title": "Act", "union_name": "", "agreement": "", "doc_id": "a", "ordinal": ordinal,
+                "section": section, "text": text, "status": "", "year": None, "doc_type": ""}
+
+    q = analyse("does the ad have to say it uses an ai actor")
+    for text, lower in (
+            ("AN ACT to amend the general business law\n\nTHE PEOPLE OF THE STATE OF NEW YORK, REPRESENTED IN "
+             "SENATE AND ASSEMBLY, DO ENACT AS FOLLOWS:", True),
+            ("Introduced by Sen. SMITH -- read twice and ordered printed", True),
+            ("Be it enacted by the People of the State of Illinois, represented in the General Assembly:", True),
+            ("An advertisement that uses a synthetic performer shall disclose it.", False),
+            # a long passage that merely starts after the enacting clause is operative text
+            ("THE PEOPLE OF THE STATE OF CALIFORNIA DO ENACT AS FOLLOWS: SEC. 3. " + "An advertisement shall "
+             "disclose the use of a synthetic performer in a clear manner. " * 5, False)):
+        c = Candidate(1, row(text))
+        c.fused = 0.03
+        _boost(c, q, set(), {})
+        assert (c.fused < 0.03) == lower, (text[:40], c.boosts)

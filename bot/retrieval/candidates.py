@@ -148,6 +148,9 @@ BOOST_CURRENT = 0.0006
 BOOST_SUPERSEDED = 0.003
 BOOST_HEADER = 0.004
 HEADER_CHARS = 250
+_ENACTING = re.compile(
+    r"\b(?:do enact as follows|be it enacted|is hereby enacted|introduced by|read (?:twice|the first time)|"
+    r"ordered (?:to be )?printed)\b", re.I)
 # A passage outside the operative text (recitals, findings, statements of intent or purpose, a preamble,
 # the legislative counsel's digest) explains the law; the rule a member asks about is in the articles
 # and sections. Such a passage ranks a little lower, never out.
@@ -182,8 +185,10 @@ def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int], doc_places: dict[str,
             c.boosts["year"] = BOOST_YEAR
         elif row["year"] and any(str(y) in row["text"] for y in q.years):
             c.boosts["year"] = BOOST_YEAR / 3
-    if row["ordinal"] <= 1 and not (row["section"] or "").strip() and len(row["text"]) < HEADER_CHARS:
-        # a bill's header block (its title, number, session): it names the topic but answers nothing
+    if len(row["text"]) < HEADER_CHARS and (
+            (row["ordinal"] <= 1 and not (row["section"] or "").strip()) or _ENACTING.search(row["text"])):
+        # a bill's header block (its title, number, session) or its enacting clause and sponsors' line:
+        # it names the topic but answers nothing
         c.boosts["header"] = -BOOST_HEADER
     if _NON_OPERATIVE.search(row["section"] or ""):
         c.boosts["non_operative"] = -BOOST_NON_OPERATIVE
