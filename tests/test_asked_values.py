@@ -125,11 +125,20 @@ def test_a_value_the_question_asks_for_is_taken_from_the_quoted_passage(hash_ser
 
 
 def test_a_sources_do_not_give_sentence_is_not_the_value_asked_for():
-    from bot.answering.compose import _NOT_FOUND
+    """A sentence saying the sources lack the figure does not answer "how much", even when it quotes some
+    other figure; a plain sentence with a figure does."""
+    from bot.answering.compose import _Sent, asked_value
 
-    assert _NOT_FOUND.search("The sources do not give the amounts or the exact wording.")
-    assert _NOT_FOUND.search("The report did not say how many members voted.")
-    assert not _NOT_FOUND.search("The producer does not give notice to the union.")
+    def sent(text):
+        return _Sent(0, 0, len(text), text, score=1.0, lex=1.0, lex_all=1.0)
+
+    q = "how much do writers get per script for ai training licences"
+    lacking = sent("The sources do not give the amounts beyond one claim of $321 million for the health plan.")
+    assert asked_value(q, [lacking]) == "the amount you asked for"
+    assert asked_value("how many members voted", [sent("The report did not say how many of 160,000 voted.")]) \
+        == "the number you asked for"
+    # "does not give notice" is a rule, not a statement about the sources: its figure answers
+    assert asked_value(q, [sent("The producer does not give writers less than $500 per script.")]) == ""
 
 
 @pytest.mark.parametrize("question, asks_name", [
@@ -145,3 +154,20 @@ def test_who_asks_for_a_name_only_about_a_person_not_a_kind_of_person(question, 
     from bot.answering.compose import asked_value
 
     assert (asked_value(question, []) == "the name you asked for") == asks_name
+
+
+def test_the_value_sentence_is_added_without_dropping_what_was_chosen():
+    """The sought sentence goes right after the lead; nothing chosen before is cut for it (the last one may
+    be the current agreement's counterpart of a superseded rule)."""
+    from bot.answering.compose import MAX_SENTENCES, _seek_value, _Sent
+
+    def sent(i, text):
+        return _Sent(0, i * 100, i * 100 + len(text), text, score=1.0 - i / 100, lex=0.5, lex_all=0.5)
+
+    chosen = [sent(i, f"Members voted on the basic agreement in round {w}.") for i, w in
+              enumerate(("one", "two", "three", "four", "five", "six"))]
+    assert len(chosen) > MAX_SENTENCES
+    value = sent(9, "The basic agreement passed with 85.9% of members voting yes.")
+    out = _seek_value("what % of members voted yes on the basic agreement", chosen + [value], chosen)
+    assert out[0] is chosen[0] and out[1] is value
+    assert out[2:] == chosen[1:]

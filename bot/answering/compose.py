@@ -244,7 +244,8 @@ def _seek_value(question: str, sents: list[_Sent], chosen: list[_Sent]) -> list[
         options = [x for x in sents if x not in chosen and x.cand_index in quoted and _holds_value(x, looks)]
         if options:
             pick = max(options, key=lambda x: x.score)
-            chosen = [chosen[0], pick, *chosen[1:]][:max(MAX_SENTENCES, 2)]
+            # nothing is cut to make room: the last sentence may be a current agreement's counterpart
+            chosen = [chosen[0], pick, *chosen[1:]]
     return chosen
 
 
