@@ -17,6 +17,8 @@ sends back (the fake ACKs each with op 11, so `bot.latency` is refreshed too).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import math
 import sys
@@ -70,6 +72,8 @@ class LoopLagMonitor:
         self._watchdog: threading.Thread | None = None
         self._loop_thread = threading.get_ident()
         self.started = self.stopped = 0.0
+        self.gc_pauses: list[tuple[int, float]] = []  # (generation, seconds) of each collection while monitored
+        self._gc_t0 = 0.0
 
     async def _run(self) -> None:
         rq = self._rq
@@ -97,7 +101,21 @@ class LoopLagMonitor:
                 stack = "".join(traceback.format_stack(frame, limit=self.stack_depth)) if frame is not None else "(no frame)"
                 self.stalls.append((since, stack))
 
+    def _on_gc(self, phase: str, info: dict) -> None:
+        if threading.get_ident() != self._loop_thread:
+            return
+        if phase == "start":
+            self._gc_t0 = time.perf_counter()
+        elif self._gc_t0:
+            self.gc_pauses.append((info.get("generation", -1), time.perf_counter() - self._gc_t0))
+            self._gc_t0 = 0.0
+
+    @property
+    def max_gc_pause(self) -> float:
+        return max((s for _, s in self.gc_pauses), default=0.0)
+
     async def __aenter__(self) -> "LoopLagMonitor":
+        gc.callbacks.append(self._on_gc)
         self._loop_thread = threading.get_ident()
         self._rq = _runqueue_wait_reader()
         self.started = time.perf_counter()
@@ -110,6 +128,8 @@ class LoopLagMonitor:
 
     async def __aexit__(self, *exc) -> None:
         self.stopped = time.perf_counter()
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._on_gc)
         self._stop.set()
         if self._task is not None:
             self._task.cancel()
@@ -126,7 +146,8 @@ class LoopLagMonitor:
     def report(self, max_stalls: int = 3) -> str:
         lines = [f"max loop lag {self.max_lag * 1000:.1f} ms over {len(self.lags)} samples "
                  f"(p99 {self.percentile(99) * 1000:.1f} ms); without CPU run-queue waits (other processes) "
-                 f"{self.max_own_lag * 1000:.1f} ms; run-queue wait in total {self.runqueue_wait * 1000:.0f} ms"]
+                 f"{self.max_own_lag * 1000:.1f} ms; run-queue wait in total {self.runqueue_wait * 1000:.0f} ms; "
+                 f"{len(self.gc_pauses)} garbage collections on the loop thread, longest {self.max_gc_pause * 1000:.1f} ms"]
         for since, stack in self.stalls[:max_stalls]:
             lines.append(f"--- loop stalled for >= {since * 1000:.0f} ms in:\n{stack}")
         return "\n".join(lines)
