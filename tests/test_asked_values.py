@@ -171,3 +171,27 @@ def test_the_value_sentence_is_added_without_dropping_what_was_chosen():
     out = _seek_value("what % of members voted yes on the basic agreement", chosen + [value], chosen)
     assert out[0] is chosen[0] and out[1] is value
     assert out[2:] == chosen[1:]
+
+
+NO_WORDING = """---
+title: Harbor Drivers 2024 Agreement - No AI Wording Found
+union: Harbor Drivers
+year: 2024
+status: current
+---
+# Harbor Drivers 2024 Agreement - No AI Wording Found
+
+No specific artificial intelligence contract wording in the 2024 Harbor Drivers agreement or its side letters was found in the sources for this corpus. Automation was discussed at the bargaining table.
+"""
+
+
+def test_an_answer_that_opens_with_a_not_found_sentence_is_partial(hash_service):
+    """When the passage that answers says the thing was not found, the member is told so first and the
+    answer counts as not answering, even when that sentence shares few of the question's words (and its
+    "no ... was found" spans a long clause)."""
+    r = hash_service.ingest_bytes(NO_WORDING.encode(), "harbor-drivers-2024.md")
+    assert r.status == "added", r.reason
+    ans = hash_service.ask("what does the harbor drivers deal say about robot trucks taking driver jobs")
+    assert ans.citations and ans.citations[0].title.startswith("Harbor Drivers 2024"), ans.text
+    assert ans.partial and not ans.abstained, ans.text
+    assert ans.text.startswith("My documents don't answer that"), ans.text

@@ -33,7 +33,7 @@ CURRENT_PEER = 0.85  # a current agreement's sentence at least this close to a s
 # Statements that the sources do NOT have something (not mere caveats like "not confirmed").
 _NOT_FOUND = re.compile(
     r"\b(?:was|were|is|are|has|have)\s+not\s+(?:been\s+)?found\b|\bnot\s+found\b|"
-    r"\bno\b[^.]{0,80}\b(?:was|were)\s+found\b|\bcould not (?:be )?found\b|"
+    r"\bno\b[^.]{0,200}\b(?:was|were)\s+found\b|\bcould not (?:be )?found\b|"
     r"\bcannot (?:say|be answered|tell)\b|\bhas no text\b|\b(?:outcome|result) (?:is|was|remains) unknown\b|"
     r"\b(?:sources?|documents?|reports?)\s+(?:do|does|did)\s+not\s+(?:give|say|state|specify|list|include)\b",
     re.I,
@@ -274,7 +274,10 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
         partial = True
         what = ", ".join(dict.fromkeys(sig["missing"]))
         note = f"My documents don't cover {what} specifically; here is what they do say."
-    elif any(_NOT_FOUND.search(x.text) and x.lex_all >= max(0.35, chosen[0].lex_all - 0.05) for x in chosen[:3]):
+    elif _NOT_FOUND.search(chosen[0].text) or any(
+            _NOT_FOUND.search(x.text) and x.lex_all >= max(0.35, chosen[0].lex_all - 0.05) for x in chosen[:3]):
+        # an answer that opens by saying the thing was not found answers nothing, however few of the
+        # question's words that sentence shares
         partial = True
         note = "My documents don't answer that: the sources they were written from say it was not found or not confirmed."
     text, citations = _render(chosen, cands, max_citations, asked_years=set(q.years))
