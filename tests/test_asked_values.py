@@ -195,3 +195,4 @@ def test_an_answer_that_opens_with_a_not_found_sentence_is_partial(hash_service)
     assert ans.citations and ans.citations[0].title.startswith("Harbor Drivers 2024"), ans.text
     assert ans.partial and not ans.abstained, ans.text
     assert ans.text.startswith("My documents don't answer that"), ans.text
+    assert "was found in the sources for this corpus" in ans.text, ans.text  # the sentence itself is quoted

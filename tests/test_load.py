@@ -318,8 +318,8 @@ async def test_startup_moves_the_loaded_heap_out_of_the_collectors_reach(tmp_pat
         frozen = gc.get_freeze_count()
         assert frozen > 100_000, frozen  # discord.py, the index and the service, at least
         assert w.bot.is_ready()
-        lag_report = await w.ask(w.member, QUESTIONS[0][0])  # still answers: nothing it needs was lost
-        assert check_answer(lag_report, *QUESTIONS[0][1:]) is None
+        answer = await w.ask(w.member, QUESTIONS[0][0])  # still answers: nothing it needs was lost
+        assert check_answer(answer, *QUESTIONS[0][1:]) is None
 
 
 # ---- the two causes of the missed deadline above, each pinned by a fast, deterministic test ----------------

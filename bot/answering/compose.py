@@ -274,10 +274,10 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
         partial = True
         what = ", ".join(dict.fromkeys(sig["missing"]))
         note = f"My documents don't cover {what} specifically; here is what they do say."
-    elif _NOT_FOUND.search(chosen[0].text) or any(
-            _NOT_FOUND.search(x.text) and x.lex_all >= max(0.35, chosen[0].lex_all - 0.05) for x in chosen[:3]):
-        # an answer that opens by saying the thing was not found answers nothing, however few of the
-        # question's words that sentence shares
+    # a "not found" sentence near the top that speaks to the question makes the answer partial; the lead
+    # always does, however few of the question's words it shares: an answer that opens with it answers nothing
+    elif any(_NOT_FOUND.search(x.text) and (x is chosen[0] or x.lex_all >= max(0.35, chosen[0].lex_all - 0.05))
+             for x in chosen[:3]):
         partial = True
         note = "My documents don't answer that: the sources they were written from say it was not found or not confirmed."
     text, citations = _render(chosen, cands, max_citations, asked_years=set(q.years))

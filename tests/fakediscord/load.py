@@ -72,7 +72,7 @@ class LoopLagMonitor:
         self._watchdog: threading.Thread | None = None
         self._loop_thread = threading.get_ident()
         self.started = self.stopped = 0.0
-        self.gc_pauses: list[tuple[int, float]] = []  # (generation, seconds) of each collection while monitored
+        self.gc_pauses: list[float] = []  # seconds of each collection on the loop thread while monitored
         self._gc_t0 = 0.0
 
     async def _run(self) -> None:
@@ -107,16 +107,16 @@ class LoopLagMonitor:
         if phase == "start":
             self._gc_t0 = time.perf_counter()
         elif self._gc_t0:
-            self.gc_pauses.append((info.get("generation", -1), time.perf_counter() - self._gc_t0))
+            self.gc_pauses.append(time.perf_counter() - self._gc_t0)
             self._gc_t0 = 0.0
 
     @property
     def max_gc_pause(self) -> float:
-        return max((s for _, s in self.gc_pauses), default=0.0)
+        return max(self.gc_pauses, default=0.0)
 
     async def __aenter__(self) -> "LoopLagMonitor":
-        gc.callbacks.append(self._on_gc)
         self._loop_thread = threading.get_ident()
+        gc.callbacks.append(self._on_gc)
         self._rq = _runqueue_wait_reader()
         self.started = time.perf_counter()
         self._last_tick = self.started
