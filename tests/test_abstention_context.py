@@ -126,3 +126,20 @@ def test_sentences_outside_the_matched_section_are_never_candidates_for_the_answ
     assert [s.text for s in sents] == [text[:core_end]]
     del row["core_span"]
     assert len(_score_sentences(q, [Candidate(1, row, dense=0.5, fused=0.03)], {})) == 2
+
+
+def test_a_passage_printed_in_capitals_is_quotable():
+    # New law is often printed in capitals (Colorado prints whole new parts that way); a sentence with no
+    # lower-case letter is still the rule, not a heading to skip.
+    from bot.answering.compose import _score_sentences
+    from bot.retrieval.analysis import analyse
+    from bot.retrieval.candidates import Candidate
+
+    text = ("(3) CONSENT TO THE CREATION OF A DEPICTION DOES NOT, BY ITSELF, CONSTITUTE CONSENT TO ITS "
+            "DISCLOSURE.\n\n(4) A PLAINTIFF MAY PROCEED USING A PSEUDONYM.")
+    row = {"id": 1, "doc_id": "d", "ordinal": 0, "text": text, "section": "PART 15 > (3)", "title": "A bill",
+           "union_name": "", "agreement": ""}
+    sents = _score_sentences(analyse("if i agreed to it being made can they share it"),
+                             [Candidate(1, row, dense=0.5, fused=0.03)], {})
+    assert [s.text for s in sents][0].startswith("(3) CONSENT TO THE CREATION")
+    assert len(sents) == 2

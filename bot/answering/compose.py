@@ -317,7 +317,7 @@ def _score_sentences(q: QueryInfo, cands: list[Candidate], idf: dict[str, float]
             if s < lo or e > hi:
                 continue
             sent = text[s:e]
-            if len(sent) < 25 or not re.search(r"[a-z]{3}", sent) or _mostly_link(sent):
+            if len(sent) < 25 or not re.search(r"[A-Za-z]{3}", sent) or _mostly_link(sent):
                 continue
             st = _stems(sent)
             lex = sum(w for t, w in weights.items() if _covered(t, st)) / total if weights else 0.5
