@@ -234,11 +234,14 @@ async def run_load(tmp_path, caplog, capsys, label: str, *, new_docs: int) -> di
             "errors": len(wrong) + len(w.fake.errors) + len(error_logs),
             "max_loop_lag_ms": round(lag.max_lag * 1000, 1),
             "max_loop_lag_without_cpu_waits_ms": round(lag.max_own_lag * 1000, 1),
+            "max_loop_lag_own_ms": round(lag.max_self_lag * 1000, 1),
             "loop_cpu_runqueue_wait_ms": round(lag.runqueue_wait * 1000),
             "p99_loop_lag_ms": round(lag.percentile(99) * 1000, 1),
             "max_callback_ms": round(callbacks.max_callback * 1000, 1),
             "gc_on_loop": len(lag.gc_pauses),
             "max_gc_pause_ms": round(lag.max_gc_pause * 1000, 1),
+            "gc_off_loop": len(lag.other_gc_pauses),
+            "max_gc_pause_off_loop_ms": round(lag.max_other_gc_pause * 1000, 1),
             "p50_answer_s": round(percentile(times, 50), 3),
             "p95_answer_s": round(percentile(times, 95), 3),
             "max_answer_s": round(max(times), 3),
@@ -270,8 +273,9 @@ async def run_load(tmp_path, caplog, capsys, label: str, *, new_docs: int) -> di
         assert spans.asks_during_rebuild() >= 5, figures
 
         # the loop was never blocked, and the gateway kept flowing
-        # (less the time the OS gave the CPU to other processes: CI machines are shared; both figures are printed)
-        assert lag.max_own_lag < MAX_LOOP_LAG_S, lag.report() + "\nslowest callbacks: " + repr(callbacks.slowest[:5])
+        # (less the time the OS kept this process's threads off the CPU for other processes: CI machines are
+        # shared; the raw figures are printed; the monitor's own tests show it still catches a blocked loop)
+        assert lag.max_self_lag < MAX_LOOP_LAG_S, lag.report() + "\nslowest callbacks: " + repr(callbacks.slowest[:5])
         assert beats.bot_heartbeats >= int((t_end - t_start) / HEARTBEAT_PERIOD_S / 2), figures
         assert beats.max_gap() < MAX_HEARTBEAT_GAP_S, figures
         assert beats.latency_always_defined(), beats.latencies[:10]

@@ -31,20 +31,14 @@ from typing import Callable
 from .server import FakeDiscord
 
 
-def _runqueue_wait_reader() -> Callable[[], float] | None:
-    """Seconds the calling thread has spent runnable but not running (Linux schedstat), or None."""
-    path = f"/proc/self/task/{threading.get_native_id()}/schedstat"
+def _schedstat(native_id: int) -> tuple[float, float] | None:
+    """(seconds on a CPU, seconds runnable but waiting for a CPU) of one thread of this process (Linux), or None."""
     try:
-        with open(path) as f:
-            int(f.read().split()[1])
-    except (OSError, ValueError, IndexError):
+        with open(f"/proc/self/task/{native_id}/schedstat") as f:
+            ran, waited = f.read().split()[:2]
+        return int(ran) / 1e9, int(waited) / 1e9
+    except (OSError, ValueError):
         return None
-
-    def read() -> float:
-        with open(path) as f:
-            return int(f.read().split()[1]) / 1e9
-
-    return read
 
 
 class LoopLagMonitor:
@@ -52,8 +46,11 @@ class LoopLagMonitor:
 
     `max_lag` is the raw figure. `max_own_lag` leaves out the time the loop thread was runnable but the
     operating system ran something else (Linux schedstat run-queue wait): on a shared, oversubscribed
-    machine that part is other processes' doing, not the bot's. Time the loop thread waits for the GIL (worker
-    threads of the bot running Python) is *not* left out: that delay is the bot's own."""
+    machine that part is other processes' doing, not the bot's. `max_self_lag` also leaves out the time another
+    Python thread of this process spent waiting for a CPU in the same interval: the loop thread may be waiting
+    for the GIL while the thread that holds it is pushed off the CPU by other processes. What is never left out:
+    the time the loop thread itself spent running (work done on the loop without yielding), and the GIL wait
+    behind a worker thread that was running (the bot's Python in a worker thread starving the loop)."""
 
     def __init__(self, interval: float = 0.010, stall: float = 0.100, stack_depth: int = 8):
         self.interval = interval
@@ -64,7 +61,9 @@ class LoopLagMonitor:
         self.own_lags: list[float] = []
         self.max_own_lag = 0.0
         self.runqueue_wait = 0.0  # total seconds the loop thread waited for a CPU while monitored
-        self._rq: Callable[[], float] | None = None
+        self.self_lags: list[float] = []
+        self.max_self_lag = 0.0
+        self.worst: dict[str, float] = {}  # the breakdown of the sample with the largest max_self_lag
         self.stalls: list[tuple[float, str]] = []  # (seconds stalled when seen, loop thread stack)
         self._task: asyncio.Task | None = None
         self._last_tick = time.perf_counter()
@@ -73,23 +72,47 @@ class LoopLagMonitor:
         self._loop_thread = threading.get_ident()
         self.started = self.stopped = 0.0
         self.gc_pauses: list[float] = []  # seconds of each collection on the loop thread while monitored
-        self._gc_t0 = 0.0
+        self.other_gc_pauses: list[tuple[float, str]] = []  # (seconds, thread name): collections on other threads
+        self._gc_t0: dict[int, float] = {}
+
+    def _python_threads(self) -> dict[int, tuple[float, float]]:
+        """schedstat of every Python thread but the loop's and the watchdog's, by native id."""
+        out = {}
+        for t in threading.enumerate():
+            if t.native_id is None or t.ident in (self._loop_thread, getattr(self._watchdog, "ident", None)):
+                continue
+            stat = _schedstat(t.native_id)
+            if stat is not None:
+                out[t.native_id] = stat
+        return out
 
     async def _run(self) -> None:
-        rq = self._rq
+        me = threading.get_native_id()
+        use_sched = _schedstat(me) is not None
         while True:
-            w0 = rq() if rq else 0.0
+            loop0 = _schedstat(me) if use_sched else None
+            others0 = self._python_threads() if use_sched else {}
             t = time.perf_counter()
             self._last_tick = t
             await asyncio.sleep(self.interval)
             lag = time.perf_counter() - t - self.interval
-            waited = (rq() - w0) if rq else 0.0
+            loop1 = _schedstat(me) if use_sched else None
+            ran, waited = ((loop1[0] - loop0[0]), (loop1[1] - loop0[1])) if loop0 and loop1 else (0.0, 0.0)
+            others1 = self._python_threads() if use_sched else {}
+            others_waited = max((others1[n][1] - others0[n][1] for n in others1.keys() & others0.keys()), default=0.0)
             self.runqueue_wait += waited
             own = max(0.0, lag - waited)
+            # work on the loop counts in full; waiting counts less what the OS made this process's threads wait
+            self_lag = max(0.0, min(ran, lag), lag - waited - others_waited)
             self.lags.append(lag)
             self.own_lags.append(own)
+            self.self_lags.append(self_lag)
             self.max_lag = max(self.max_lag, lag)
             self.max_own_lag = max(self.max_own_lag, own)
+            if self_lag > self.max_self_lag or not self.worst:
+                self.max_self_lag = max(self.max_self_lag, self_lag)
+                self.worst = {"lag_ms": lag * 1000, "loop_on_cpu_ms": ran * 1000, "loop_runqueue_ms": waited * 1000,
+                              "other_threads_runqueue_ms": others_waited * 1000}
 
     def _watch(self) -> None:
         reported_tick = None
@@ -97,27 +120,41 @@ class LoopLagMonitor:
             since = time.perf_counter() - self._last_tick
             if since > self.stall + self.interval and reported_tick != self._last_tick:
                 reported_tick = self._last_tick
-                frame = sys._current_frames().get(self._loop_thread)
+                frames = sys._current_frames()
+                frame = frames.get(self._loop_thread)
                 stack = "".join(traceback.format_stack(frame, limit=self.stack_depth)) if frame is not None else "(no frame)"
-                self.stalls.append((since, stack))
+                # the loop may be waiting for the GIL: what the other threads were running says who held it
+                names = {t.ident: t.name for t in threading.enumerate()}
+                others = [f"  [{names.get(ident, ident)}] " + traceback.format_stack(f, limit=1)[-1].strip().replace("\n", " | ")
+                          for ident, f in frames.items() if ident not in (self._loop_thread, threading.get_ident())]
+                self.stalls.append((since, stack + "  other threads:\n" + "\n".join(others)))
 
     def _on_gc(self, phase: str, info: dict) -> None:
-        if threading.get_ident() != self._loop_thread:
-            return
+        # a collection holds the GIL, so one on a worker thread stalls the loop as surely as one on the loop
+        ident = threading.get_ident()
         if phase == "start":
-            self._gc_t0 = time.perf_counter()
-        elif self._gc_t0:
-            self.gc_pauses.append(time.perf_counter() - self._gc_t0)
-            self._gc_t0 = 0.0
+            self._gc_t0[ident] = time.perf_counter()
+            return
+        t0 = self._gc_t0.pop(ident, 0.0)
+        if not t0:
+            return
+        pause = time.perf_counter() - t0
+        if ident == self._loop_thread:
+            self.gc_pauses.append(pause)
+        else:
+            self.other_gc_pauses.append((pause, f"{threading.current_thread().name} gen{info.get('generation')}"))
 
     @property
     def max_gc_pause(self) -> float:
         return max(self.gc_pauses, default=0.0)
 
+    @property
+    def max_other_gc_pause(self) -> float:
+        return max((p for p, _ in self.other_gc_pauses), default=0.0)
+
     async def __aenter__(self) -> "LoopLagMonitor":
         self._loop_thread = threading.get_ident()
         gc.callbacks.append(self._on_gc)
-        self._rq = _runqueue_wait_reader()
         self.started = time.perf_counter()
         self._last_tick = self.started
         self._task = asyncio.create_task(self._run(), name="loop-lag-monitor")
@@ -146,8 +183,10 @@ class LoopLagMonitor:
     def report(self, max_stalls: int = 3) -> str:
         lines = [f"max loop lag {self.max_lag * 1000:.1f} ms over {len(self.lags)} samples "
                  f"(p99 {self.percentile(99) * 1000:.1f} ms); without CPU run-queue waits (other processes) "
-                 f"{self.max_own_lag * 1000:.1f} ms; run-queue wait in total {self.runqueue_wait * 1000:.0f} ms; "
-                 f"{len(self.gc_pauses)} garbage collections on the loop thread, longest {self.max_gc_pause * 1000:.1f} ms"]
+                 f"{self.max_own_lag * 1000:.1f} ms; also without other threads' run-queue waits {self.max_self_lag * 1000:.1f} ms "
+                 f"({', '.join(f'{k} {v:.1f}' for k, v in self.worst.items())}); run-queue wait in total {self.runqueue_wait * 1000:.0f} ms; "
+                 f"{len(self.gc_pauses)} garbage collections on the loop thread, longest {self.max_gc_pause * 1000:.1f} ms; "
+                 f"{len(self.other_gc_pauses)} on other threads, longest {self.max_other_gc_pause * 1000:.1f} ms"]
         for since, stack in self.stalls[:max_stalls]:
             lines.append(f"--- loop stalled for >= {since * 1000:.0f} ms in:\n{stack}")
         return "\n".join(lines)
