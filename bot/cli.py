@@ -299,6 +299,8 @@ def _eval(args, settings: Settings) -> int:
             for r in results:
                 for f in r.failures:
                     print(f"[{r.mode}] " + json.dumps(f), file=sys.stderr)
+                for f in r.off_page:
+                    print(f"[{r.mode}] quote not on its page: " + json.dumps(f), file=sys.stderr)
 
     if args.docs:
         with scratch_service(settings, args.docs, as_pdf=args.pdf) as (svc, doc_ids):

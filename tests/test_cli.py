@@ -343,6 +343,9 @@ def test_eval_docs_builds_a_scratch_index_from_pdfs(tmp_path, run_main):
     assert all(r["answerable"] == 2 for r in rows.values())
     assert rows["naive"]["hit@5"] == 1.0  # two small documents: the baseline finds both passages
     assert rows["engine"]["hit@5"] == 1.0
+    # every quote the engine showed was checked against the PDF page its citation names, and found there
+    assert rows["engine"]["quotes_checked"] >= 2 and rows["engine"]["quotes_on_page"] == 1.0
+    assert rows["naive"]["quotes_on_page"] is None  # the baseline shows no quotes
 
 
 def test_ask_json_lines_take_history(built, run_main, monkeypatch):

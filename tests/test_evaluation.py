@@ -8,7 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from bot.evaluation.baseline import NaiveHybrid, windows
-from bot.evaluation.scoring import _passage_rank, evaluate
+from bot.evaluation.scoring import _passage_rank, evaluate, quote_on_page
 
 DOC_A = ("Section 1. Definitions. A digital replica means a computer-generated copy of a performer's voice "
          "or likeness.\n\nSection 2. Penalty. A person who violates this section is liable for a civil penalty "
@@ -63,3 +63,30 @@ def test_naive_baseline_finds_the_passage():
     top = nh.search("how much is the civil penalty for a first violation")
     assert top[0].doc_id == "a" and "one thousand dollars" in top[0].text
     assert nh.ask("notice before generative artificial intelligence tools").citations[0].doc_id == "b"
+
+
+def test_a_quote_counts_as_on_its_page_only_where_the_page_holds_it():
+    pages = ["Section 1. A digital replica means a computer-generated\ncopy of a performer's voice.",
+             "Section 2. A person who violates this section is liable for a civil penalty."]
+    assert quote_on_page("A digital replica means a computer-generated copy", 1, 1, pages) is True  # line break aside
+    assert quote_on_page("A digital replica means a computer-generated copy", 2, 2, pages) is False  # wrong page
+    assert quote_on_page("\u201cA digital replica means \u2026 copy of a performer's voice.\u201d", 1, 1, pages) is True
+    assert quote_on_page("A digital replica means \u2026 liable for a civil penalty", 1, 1, pages) is False
+    assert quote_on_page("A digital replica means \u2026 liable for a civil penalty", 1, 2, pages) is True  # a span
+    assert quote_on_page("liable for a civil fine", 2, 2, pages) is False  # not verbatim
+    assert quote_on_page("anything", None, None, pages) is None and quote_on_page("anything", 3, 3, pages) is None
+
+
+def test_off_page_quotes_are_counted_and_listed():
+    pages = {"a": ["the first page says one thing", "the second page says another"]}
+
+    class Quoting:
+        def ask(self, question, history=(), mode=None):
+            cite = lambda q, p: SimpleNamespace(doc_id="a", text=q, quote=q, page_start=p, page_end=p)  # noqa: E731
+            return SimpleNamespace(text="", abstained=False, partial=False, latency_ms=1.0,
+                                   citations=[cite("the first page says", 1), cite("the second page says", 1)])
+
+    res = evaluate(Quoting(), [{"id": "q1", "question": "q", "must_mention": ["page"], "answerable": True}], pages=pages)
+    assert (res.quotes, res.quotes_on_page) == (2, 1)
+    assert res.summary()["quotes_on_page"] == 0.5
+    assert res.off_page == [{"id": "q1", "doc_id": "a", "pages": (1, 1), "quote": "the second page says"}]

@@ -75,6 +75,21 @@ def baseline_for(svc) -> NaiveHybrid:
     return NaiveHybrid(svc.embedder, documents)
 
 
+def pdf_pages(svc) -> dict[str, list[str]]:
+    """doc_id -> page texts (as extracted for indexing, whitespace as pypdf gives it) of every indexed PDF."""
+    from ..ingest.pdf import extract_pdf
+
+    limits = Limits.from_settings(svc.settings)
+    out = {}
+    for row in svc._current().store.document_rows():
+        path = Path(row["source_path"])
+        if path.suffix.lower() != ".pdf" or not path.is_file():
+            continue
+        out[row["doc_id"]] = extract_pdf(path, max_bytes=limits.max_bytes, max_pages=limits.max_pages,
+                                         timeout_s=limits.pdf_timeout_s, memory_mb=limits.pdf_memory_mb).pages
+    return out
+
+
 class _Mode:
     def __init__(self, svc, mode):
         self.svc, self.mode = svc, mode
@@ -86,11 +101,12 @@ class _Mode:
 def run(svc, items: list[dict], rows=ROWS, doc_ids: dict[str, str] | None = None):
     """Score each row over `items`; returns [EvalResult]."""
     svc.ask("warm up")  # first call pays one-off costs; not a member's question
+    pages = pdf_pages(svc) or None  # quotes of PDF citations are checked against the pages they name
     results = []
     for row in rows:
         if row == "naive":
             results.append(evaluate(baseline_for(svc), items, doc_ids=doc_ids, label="naive"))
         else:
             mode = "hybrid" if row == "engine" else row
-            results.append(evaluate(_Mode(svc, mode), items, doc_ids=doc_ids, label=row))
+            results.append(evaluate(_Mode(svc, mode), items, doc_ids=doc_ids, label=row, pages=pages))
     return results

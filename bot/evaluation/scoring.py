@@ -54,6 +54,9 @@ class EvalResult:
     false_abstain: int = 0
     latencies: list[float] = field(default_factory=list)
     failures: list[dict] = field(default_factory=list)
+    quotes: int = 0  # quotes checked against the pages their citation names (PDF documents only)
+    quotes_on_page: int = 0  # of those, found verbatim (whitespace aside) on those pages
+    off_page: list[dict] = field(default_factory=list)
 
     def summary(self) -> dict:
         na = max(self.n_answerable, 1)
@@ -72,6 +75,8 @@ class EvalResult:
             "false_abstentions": self.false_abstain,
             "p50_ms": round(statistics.median(lat), 1) if lat else 0.0,
             "p95_ms": round(p(0.95), 1),
+            "quotes_on_page": round(self.quotes_on_page / self.quotes, 3) if self.quotes else None,
+            "quotes_checked": self.quotes,
         }
 
 
@@ -95,21 +100,53 @@ def _passage_rank(passages: list[str], terms: list[str]) -> int | None:
     return None
 
 
+_WS = re.compile(r"\s+")
+_ELLIPSIS = re.compile(r"\s*(?:\u2026|\.\.\.)\s*")
+
+
+def _ws(text: str) -> str:
+    return _WS.sub(" ", text).strip()
+
+
+def quote_on_page(quote: str, page_start: int | None, page_end: int | None, pages: list[str]) -> bool | None:
+    """Whether every piece of `quote` (pieces joined by an ellipsis) occurs verbatim, whitespace aside, on the
+    pages `page_start`..`page_end` (1-based) of a document whose page texts are `pages`; None when the
+    citation names no page or a page the document does not have."""
+    if not page_start or page_start > len(pages):
+        return None
+    end = min(max(page_end or page_start, page_start), len(pages))
+    named = _ws(" ".join(pages[page_start - 1:end]))
+    pieces = [_ws(x).strip("\"\u201c\u201d ") for x in _ELLIPSIS.split(quote)]
+    pieces = [x for x in pieces if x]
+    return bool(pieces) and all(x in named for x in pieces)
+
+
 def declined(ans) -> bool:
     """The answer does not answer: no answer at all, or only "my documents don't cover ..." first."""
     return bool(ans.abstained or getattr(ans, "partial", False))
 
 
 def evaluate(asker, items: list[dict], mode: str = "hybrid", history_key: str = "history",
-             doc_ids: dict[str, str] | None = None, label: str | None = None) -> EvalResult:
+             doc_ids: dict[str, str] | None = None, label: str | None = None,
+             pages: dict[str, list[str]] | None = None) -> EvalResult:
     """Ask every question through `asker.ask(question, history=..., mode=...)` (the service, or the
     naive baseline) and score it. With `doc_ids` (QA `doc` file name -> indexed doc_id), only citations
-    of the question's own document count: others keep their rank but hold nothing."""
+    of the question's own document count: others keep their rank but hold nothing. With `pages` (doc_id ->
+    page texts of its PDF), every quote the answer shows is checked against the pages its citation names."""
     res = EvalResult(label or mode)
     for item in items:
         q = item["question"]
         ans = asker.ask(q, history=item.get(history_key) or (), mode=mode)
         res.latencies.append(ans.latency_ms)
+        for c in ans.citations if pages else ():
+            doc_pages = pages.get(c.doc_id)
+            ok = quote_on_page(c.quote, c.page_start, c.page_end, doc_pages) if doc_pages and c.quote else None
+            if ok is not None:
+                res.quotes += 1
+                res.quotes_on_page += ok
+                if not ok:
+                    res.off_page.append({"id": item.get("id"), "doc_id": c.doc_id, "pages": (c.page_start, c.page_end),
+                                         "quote": c.quote[:200]})
         own = None
         if doc_ids is not None and item.get("doc"):
             own = doc_ids.get(item["doc"]) or doc_ids.get(Path(item["doc"]).stem)
@@ -148,6 +185,8 @@ def evaluate(asker, items: list[dict], mode: str = "hybrid", history_key: str = 
 def format_table(summaries: list[dict]) -> str:
     cols = ["mode", "answerable", "unanswerable", "hit@1", "hit@5", "mrr", "answer_coverage", "abstention_accuracy",
             "false_abstentions", "p50_ms"]
+    if any(s.get("quotes_on_page") is not None for s in summaries):
+        cols.append("quotes_on_page")
     head = "| " + " | ".join(cols) + " |"
     sep = "|" + "|".join("---" for _ in cols) + "|"
     rows = ["| " + " | ".join(str(s.get(c)) for c in cols) + " |" for s in summaries]
