@@ -11,7 +11,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-from ..ingest.parse import SUPPORTED_SUFFIXES, Limits, parse_file
+from ..ingest.parse import SUPPORTED_SUFFIXES, Limits, parse_file, pdf_pages_to_document, read_pdf
 from .baseline import NaiveHybrid
 from .scoring import evaluate
 
@@ -64,30 +64,28 @@ def scratch_service(settings, docs: list[Path], *, as_pdf: bool = False, embedde
         shutil.rmtree(work, ignore_errors=True)
 
 
-def baseline_for(svc) -> NaiveHybrid:
-    """The naive hybrid over exactly the documents the service has indexed."""
-    gen = svc._current()
-    limits = Limits.from_settings(svc.settings)
-    documents = []
-    for row in gen.store.document_rows():
-        doc = parse_file(Path(row["source_path"]), limits)
-        documents.append((row["doc_id"], doc.text))
-    return NaiveHybrid(svc.embedder, documents)
-
-
-def pdf_pages(svc) -> dict[str, list[str]]:
-    """doc_id -> page texts (as extracted for indexing, whitespace as pypdf gives it) of every indexed PDF."""
-    from ..ingest.pdf import extract_pdf
-
+def pdf_extracts(svc) -> dict:
+    """doc_id -> `PdfExtract` (the page texts indexing read) of every indexed PDF, each read once."""
     limits = Limits.from_settings(svc.settings)
     out = {}
     for row in svc._current().store.document_rows():
         path = Path(row["source_path"])
-        if path.suffix.lower() != ".pdf" or not path.is_file():
-            continue
-        out[row["doc_id"]] = extract_pdf(path, max_bytes=limits.max_bytes, max_pages=limits.max_pages,
-                                         timeout_s=limits.pdf_timeout_s, memory_mb=limits.pdf_memory_mb).pages
+        if path.suffix.lower() == ".pdf" and path.is_file():
+            out[row["doc_id"]] = read_pdf(path, limits)
     return out
+
+
+def baseline_for(svc, extracts: dict | None = None) -> NaiveHybrid:
+    """The naive hybrid over exactly the documents the service has indexed (PDFs from `extracts` when given)."""
+    gen = svc._current()
+    limits = Limits.from_settings(svc.settings)
+    extracts = extracts or {}
+    documents = []
+    for row in gen.store.document_rows():
+        ex = extracts.get(row["doc_id"])
+        doc = pdf_pages_to_document(ex.pages, ex.meta) if ex else parse_file(Path(row["source_path"]), limits)
+        documents.append((row["doc_id"], doc.text))
+    return NaiveHybrid(svc.embedder, documents)
 
 
 class _Mode:
@@ -101,11 +99,12 @@ class _Mode:
 def run(svc, items: list[dict], rows=ROWS, doc_ids: dict[str, str] | None = None):
     """Score each row over `items`; returns [EvalResult]."""
     svc.ask("warm up")  # first call pays one-off costs; not a member's question
-    pages = pdf_pages(svc) or None  # quotes of PDF citations are checked against the pages they name
+    extracts = pdf_extracts(svc)
+    pages = {doc_id: ex.pages for doc_id, ex in extracts.items()} or None  # quotes are checked on their pages
     results = []
     for row in rows:
         if row == "naive":
-            results.append(evaluate(baseline_for(svc), items, doc_ids=doc_ids, label="naive"))
+            results.append(evaluate(baseline_for(svc, extracts), items, doc_ids=doc_ids, label="naive"))
         else:
             mode = "hybrid" if row == "engine" else row
             results.append(evaluate(_Mode(svc, mode), items, doc_ids=doc_ids, label=row, pages=pages))

@@ -443,16 +443,21 @@ def parse_html(raw: str) -> ParsedDocument:
 # PDF
 
 
-def _parse_pdf(path: Path, limits: Limits) -> ParsedDocument:
+def read_pdf(path: Path, limits: Limits):
+    """The cleaned per-page text and metadata of a PDF (`PdfExtract`), within `limits`."""
     from .pdf import extract_pdf
 
-    extract = extract_pdf(
+    return extract_pdf(
         path,
         max_bytes=limits.max_bytes,
         max_pages=limits.max_pages,
         timeout_s=limits.pdf_timeout_s,
         memory_mb=limits.pdf_memory_mb,
     )
+
+
+def _parse_pdf(path: Path, limits: Limits) -> ParsedDocument:
+    extract = read_pdf(path, limits)
     return pdf_pages_to_document(extract.pages, extract.meta)
 
 

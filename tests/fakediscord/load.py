@@ -61,7 +61,6 @@ class LoopLagMonitor:
         self.own_lags: list[float] = []
         self.max_own_lag = 0.0
         self.runqueue_wait = 0.0  # total seconds the loop thread waited for a CPU while monitored
-        self.self_lags: list[float] = []
         self.max_self_lag = 0.0
         self.worst: dict[str, float] = {}  # the breakdown of the sample with the largest max_self_lag
         self.stalls: list[tuple[float, str]] = []  # (seconds stalled when seen, loop thread stack)
@@ -106,11 +105,10 @@ class LoopLagMonitor:
             self_lag = max(0.0, min(ran, lag), lag - waited - others_waited)
             self.lags.append(lag)
             self.own_lags.append(own)
-            self.self_lags.append(self_lag)
             self.max_lag = max(self.max_lag, lag)
             self.max_own_lag = max(self.max_own_lag, own)
-            if self_lag > self.max_self_lag or not self.worst:
-                self.max_self_lag = max(self.max_self_lag, self_lag)
+            if self_lag >= self.max_self_lag:
+                self.max_self_lag = self_lag
                 self.worst = {"lag_ms": lag * 1000, "loop_on_cpu_ms": ran * 1000, "loop_runqueue_ms": waited * 1000,
                               "other_threads_runqueue_ms": others_waited * 1000}
 
