@@ -11,6 +11,7 @@ SETS = sorted((ROOT / "benchmarks" / "questions").rglob("*.jsonl"))
 DOC_DIRS = [ROOT / "corpus", ROOT / "benchmarks" / "legal" / "docs", ROOT / "benchmarks" / "legal" / "fresh-docs",
             ROOT / "benchmarks" / "legal" / "blind4-docs", ROOT / "benchmarks" / "legal" / "blind5-docs",
             ROOT / "benchmarks" / "legal" / "blind6-docs", ROOT / "benchmarks" / "legal" / "blind7-docs",
+            ROOT / "benchmarks" / "legal" / "blind8-docs",
             ROOT.parent / "shared" / "realdocs"]
 
 
