@@ -61,7 +61,7 @@ from .ingest.parse import SUPPORTED_SUFFIXES, Limits, parse_file
 from .models import Answer, DocumentInfo, IngestResult, ParsedDocument
 from .retrieval import places
 from .retrieval.analysis import analyse, with_history
-from .retrieval.candidates import LARGE_INDEX, lexical_hits, retrieve
+from .retrieval.candidates import K_KEYWORD, LARGE_INDEX, WIDEN, lexical_hits, other_places, retrieve
 from .retrieval.context import with_context
 
 log = logging.getLogger(__name__)
@@ -228,25 +228,30 @@ class Service:
             q = analyse(full)
             search_mode = "hybrid" if mode == "rerank" else mode
 
+            doc_places = self._places(gen) if q.places else None
+            deeper = WIDEN if search_mode == "hybrid" and other_places(q, doc_places) else 1
+
             def sqlite_side():
                 idf = self._idf(gen, q.terms)
-                return idf, lexical_hits(gen, q, {**self._phrase_idf(gen, q.expansions), **idf}, mode=search_mode)
+                return idf, lexical_hits(gen, q, {**self._phrase_idf(gen, q.expansions), **idf}, mode=search_mode,
+                                         k_keyword=K_KEYWORD * deeper)
 
             # SQLite releases the GIL: its term statistics and bm25 run on the second core while the
             # question is encoded on this one.
             pending = self._pool.submit(sqlite_side) if search_mode != "keyword" else None
             vec = self.embedder.encode_query(dense_text(full, q)) if search_mode != "keyword" else None
             idf, lexical = pending.result() if pending is not None else sqlite_side()
-            doc_places = self._places(gen) if q.places else None
+            stats: dict = {}
             cands = retrieve(gen, q, vec, mode=search_mode, union_filter=union, idf=idf,
-                             doc_places=doc_places, lexical=lexical)
+                             doc_places=doc_places, lexical=lexical, stats=stats)
             if self.settings.passage_chars > 0:
                 cands = with_context(gen, cands, vec, self.settings.passage_chars)
             if self.rerank is not None and mode in ("hybrid", "rerank"):
                 cands = self.rerank.rerank(full, cands)
             ans = compose.compose(question, q, cands, idf, lambda t: self._vocab_has(gen, t),
                                   max_citations=self.settings.top_k, covered=self._covered(gen),
-                                  calibration=self._calibration(gen), doc_places=doc_places)
+                                  calibration=self._calibration(gen), doc_places=doc_places,
+                                  topic_cosine=stats.get("topic_cosine") if deeper > 1 else None)
             ans.candidates = cands  # type: ignore[attr-defined]
         ans.answer_id = uuid.uuid4().hex[:16]
         if self.generator is not None and not ans.abstained and ans.citations:

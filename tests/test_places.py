@@ -204,3 +204,65 @@ def test_a_bills_enacting_clause_and_sponsors_line_rank_lower_than_its_sections(
         c.fused = 0.03
         _boost(c, q, set(), {})
         assert (c.fused < 0.03) == lower, (text[:40], c.boosts)
+
+
+def test_a_file_name_that_starts_with_a_lower_case_code_names_its_place():
+    assert of_document("AB-2602 Contracts against public policy", "ca_ab2602_labor_code.pdf", "Section 1. ...") == {"CA"}
+    assert of_document("Digital replicas", "mi-hb5141.pdf", "Sec. 59. ...") == {"MI"}
+    # only the first word, and only when more follows: "notes_ca.pdf" or "ca.pdf" name nothing
+    assert of_document("Notes", "notes_ca.pdf", "Section 1. ...") == set()
+    assert of_document("Notes", "ca.pdf", "Section 1. ...") == set()
+
+
+def test_other_jurisdictions_are_set_aside_only_when_the_index_holds_the_named_one():
+    from bot.retrieval.analysis import analyse
+    from bot.retrieval.candidates import other_places
+
+    held = {"tx": {"TX"}, "wa": {"WA"}, "us": {"US"}, "eu": {"EU"}}
+    assert other_places(analyse("in WA do they need my consent"), held) == {"tx", "eu"}  # federal law stays
+    assert other_places(analyse("under the eu rules do they need my consent"), held) == {"tx", "wa", "us"}
+    assert other_places(analyse("texas or washington, do they need my consent"), held) == {"eu"}
+    assert other_places(analyse("under florida law do they need my consent"), held) == set()  # none of it held
+    assert other_places(analyse("do they need my consent"), held) == set()
+
+
+def test_a_named_states_law_answers_even_when_another_states_law_matches_better_and_more_often(hash_service):
+    sections = "\n\n".join(
+        f"Section {i}. A person who produces a digital replica for use in an advertisement needs the written "
+        f"consent of the individual, under rule {i}." for i in range(1, 90))
+    r = hash_service.ingest_bytes(f"# HB 100 - Digital replicas\n\nSTATE OF TEXAS, 2025 session\n\n{sections}\n".encode(),
+                                  "tx_hb100.md")
+    assert r.status == "added", r.reason
+    texas = r.doc_id
+    wash = _upload(hash_service, "WA_SB200_session_law.md", "SB 200 - Likeness", "2026 session law")
+    question = "in WA does a digital replica in an advertisement need written consent"
+    ans = hash_service.ask(question)
+    cited = [c.doc_id for c in ans.citations]
+    assert cited and cited[0] == wash and texas not in cited, cited
+    ans = hash_service.ask(question.replace("in WA", "in texas"))
+    assert ans.citations and ans.citations[0].doc_id == texas
+
+
+def test_whether_a_question_is_on_topic_is_judged_on_the_whole_index_not_on_the_named_states_law():
+    """Setting other states' laws aside picks where the answer comes from; it does not make a question
+    the index holds close matches for (in another state's law) look off-topic."""
+    from bot.answering.abstention import Calibration
+    from bot.answering.compose import compose
+    from bot.retrieval.analysis import analyse
+    from bot.retrieval.candidates import Candidate
+
+    row = {"title": "SB 200 - Likeness", "union_name": "", "agreement": "", "year": None, "status": "",
+           "doc_type": "law", "text": "Section 1. Likeness rights may be licensed only in a signed writing that "
+           "lists each use.", "ordinal": 2, "section": "Section 1", "doc_id": "wa", "page_start": 1, "page_end": 1,
+           "char_start": 0, "char_end": 80, "page_map": "", "url": "", "note": "", "date": ""}
+    question = "in WA does a digital replica in an advertisement need written consent"
+    held = {"wa": {"WA"}, "tx": {"TX"}}
+
+    def ask(topic_cosine):
+        cand = Candidate(1, row, dense=0.2, fused=0.03)  # far below the index's background (abstain below 0.4)
+        return compose(question, analyse(question), [cand], {}, lambda t: True, calibration=Calibration(0.8, 100),
+                       doc_places=held, topic_cosine=topic_cosine)
+
+    assert ask(None).abstained  # nothing in the index is close: off-topic
+    ans = ask(0.7)  # another state's law is a close match: on topic, answered from the named state's law
+    assert not ans.abstained and ans.citations[0].doc_id == "wa", ans.text

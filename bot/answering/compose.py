@@ -252,10 +252,15 @@ def _seek_value(question: str, sents: list[_Sent], chosen: list[_Sent]) -> list[
 def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has,
             max_citations: int = 5, covered: str = "",
             calibration: Calibration = DEFAULT_CALIBRATION,
-            doc_places: dict[str, set[str]] | None = None) -> Answer:
+            doc_places: dict[str, set[str]] | None = None, topic_cosine: float | None = None) -> Answer:
+    """`topic_cosine`: when retrieval set other jurisdictions' laws aside, the best passage cosine in the
+    whole index. Whether the question is on topic for this index is judged with it; which passages
+    answer it, from `cands`."""
     if not cands:
         return abstain(question, covered)
     sig = assess(q, cands, idf, vocab_has, question, doc_places)
+    if topic_cosine is not None:
+        sig["best_dense"] = max(sig["best_dense"], topic_cosine)
     if decide(sig["best_dense"], sig["coverage"], calibration, len(sig["unknown_names"]),
               sig["shares_words"]) == "abstain":
         return abstain(question, covered)

@@ -13,6 +13,7 @@ from .analysis import QueryInfo
 
 RRF_K = 60
 KEYWORD_WEIGHT = 0.7  # the keyword list's weight in the fusion (dense = 1), fitted on the tuning questions
+K_DENSE = K_KEYWORD = 40  # candidates each list contributes
 
 
 @dataclass
@@ -49,22 +50,37 @@ def retrieve(
     query_vec: np.ndarray | None,
     *,
     mode: str = "hybrid",
-    k_dense: int = 40,
-    k_keyword: int = 40,
+    k_dense: int = K_DENSE,
+    k_keyword: int = K_KEYWORD,
     union_filter: str | None = None,
     limit: int = 12,
     idf: dict[str, float] | None = None,
     doc_places: dict[str, set[str]] | None = None,
     lexical: "tuple[list[tuple[int, float]], set[int]] | None" = None,
+    stats: dict | None = None,
 ) -> list[Candidate]:
     """Return the best candidates, best first. mode: hybrid | dense | keyword. `lexical` is what
-    `lexical_hits` returned for this question, when the caller ran it already (alongside the encode)."""
+    `lexical_hits` returned for this question, when the caller ran it already (alongside the encode).
+    `stats`, when given, receives `topic_cosine`: the best passage cosine in the whole index, also when
+    other jurisdictions' laws were set aside (how on-topic the question is for this index)."""
+    other = other_places(q, doc_places) if mode == "hybrid" else set()
+    widen = WIDEN if other else 1
     dense_hits: list[tuple[int, float]] = []
     if mode in ("hybrid", "dense") and query_vec is not None:
-        dense_hits = gen.vectors.search(query_vec, k_dense)
-    kw_hits, ref_hits = lexical if lexical is not None else lexical_hits(gen, q, idf, mode=mode, k_keyword=k_keyword)
+        dense_hits = gen.vectors.search(query_vec, k_dense * widen)
+    kw_hits, ref_hits = lexical if lexical is not None else lexical_hits(
+        gen, q, idf, mode=mode, k_keyword=k_keyword * widen)
     ids = list(dict.fromkeys([i for i, _ in dense_hits] + [i for i, _ in kw_hits] + sorted(ref_hits)))
     rows = gen.store.chunk_rows(ids)
+    if stats is not None:
+        stats["topic_cosine"] = dense_hits[0][1] if dense_hits else None
+    if other:
+        # the question names a jurisdiction whose law the index holds: other jurisdictions' laws are not
+        # what it asks about, so each list is ranked without them (from a deeper search)
+        rows = {i: r for i, r in rows.items() if r["doc_id"] not in other}
+        dense_hits = [h for h in dense_hits if h[0] in rows][:k_dense]
+        kw_hits = [h for h in kw_hits if h[0] in rows][:k_keyword]
+        ref_hits = {i for i in ref_hits if i in rows}
     cands: dict[int, Candidate] = {}
     for rank, (cid, score) in enumerate(dense_hits):
         if cid in rows:
@@ -97,8 +113,23 @@ def retrieve(
     return out[:limit]
 
 
+WIDEN = 8  # how much deeper each list is searched when other jurisdictions' laws are set aside
+
+
+def other_places(q: QueryInfo, doc_places: dict[str, set[str]] | None) -> set[str]:
+    """The documents that are another jurisdiction's law, when the question names a jurisdiction and the
+    index holds law of it; else nothing. Federal law stays for a question about a state."""
+    if not q.places or not doc_places:
+        return set()
+    named = set(q.places)
+    if not any(where & named for where in doc_places.values()):
+        return set()  # nothing of the named place is indexed: the answer says so, from what there is
+    state = any(places.is_state(p) for p in named)
+    return {d for d, where in doc_places.items() if not where & named and not ("US" in where and state)}
+
+
 def lexical_hits(gen, q: QueryInfo, idf: dict[str, float] | None, *, mode: str = "hybrid",
-                 k_keyword: int = 40) -> tuple[list[tuple[int, float]], set[int]]:
+                 k_keyword: int = K_KEYWORD) -> tuple[list[tuple[int, float]], set[int]]:
     """The SQLite side of a search: bm25 hits for the question's terms and the chunks quoting its
     article/section references. Needs no query vector, so it can run while the question is encoded."""
     kw_hits: list[tuple[int, float]] = []

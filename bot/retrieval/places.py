@@ -136,9 +136,12 @@ def of_document(title: str, file_name: str, text: str, meta: str = "") -> set[st
     for pat, code in _DOCUMENT_MARKERS:
         if pat.search(head):
             found.add(code)
-    for tok in re.split(r"[^A-Za-z]+", file_name):
+    toks = [t for t in re.split(r"[^A-Za-z0-9]+", file_name.rsplit(".", 1)[0] if "." in file_name else file_name) if t]
+    for i, tok in enumerate(toks):
         if tok in _CODES_UPPER or tok == "US":
             found.add(tok)
+        elif i == 0 and len(toks) > 1 and tok.upper() in _CODES_UPPER:
+            found.add(tok.upper())  # "ca_ab2602.pdf": a file name that starts with a code names its place
     if found:
         return found
     body = _unspace(text)
