@@ -196,3 +196,34 @@ def test_an_answer_that_opens_with_a_not_found_sentence_is_partial(hash_service)
     assert ans.partial and not ans.abstained, ans.text
     assert ans.text.startswith("My documents don't answer that"), ans.text
     assert "was found in the sources for this corpus" in ans.text, ans.text  # the sentence itself is quoted
+
+
+PERCENT_NOT_FOUND = """---
+title: Harbor Drivers 2025 Agreement
+union: Harbor Drivers
+year: 2025
+status: current
+---
+# Harbor Drivers 2025 Agreement
+
+## Ratification of the Harbor Drivers 2025 Agreement
+
+Harbor Drivers members voted on the 2025 agreement in May 2025, after 80% of the board voted yes on April 27, 2025. Member ballots were due on May 21, 2025. The ratification percentage was not found in the sources for this corpus.
+
+## Money terms of the Harbor Drivers 2025 Agreement
+
+The Harbor Drivers 2025 Agreement raises wages by 5%, 4% and 3% over three years. The sources do not give more detail.
+"""
+
+
+def test_a_passage_saying_the_asked_for_kind_of_value_was_not_found_answers_the_question(hash_service):
+    """"what % of members voted yes" is not answered by the board's 80%: the passage says the
+    ratification percentage was not found, and so does the answer. A question asking for another kind
+    of value (a date) is answered as before."""
+    r = hash_service.ingest_bytes(PERCENT_NOT_FOUND.encode(), "harbor-drivers-2025.md")
+    assert r.status == "added", r.reason
+    ans = hash_service.ask("what % of harbor drivers members voted yes on the 2025 agreement")
+    assert ans.partial and ans.text.startswith("My documents don't"), ans.text
+    assert "ratification percentage was not found" in ans.text, ans.text
+    ans = hash_service.ask("when were harbor drivers member ballots due on the 2025 agreement")
+    assert not ans.partial and "May 21, 2025" in ans.text, ans.text

@@ -275,6 +275,7 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
         sig["missing"].append(asked)
     note = ""
     partial = False
+    unfound = _value_not_found(sents, chosen, question)
     if sig["missing"]:
         partial = True
         what = ", ".join(dict.fromkeys(sig["missing"]))
@@ -282,8 +283,10 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
     # a "not found" sentence near the top that speaks to the question makes the answer partial; the lead
     # always does, however few of the question's words it shares: an answer that opens with it answers nothing
     elif any(_NOT_FOUND.search(x.text) and (x is chosen[0] or x.lex_all >= max(0.35, chosen[0].lex_all - 0.05))
-             for x in chosen[:3]):
+             for x in chosen[:3]) or unfound is not None:
         partial = True
+        if unfound is not None:
+            chosen = [unfound, *chosen]
         note = "My documents don't answer that: the sources they were written from say it was not found or not confirmed."
     text, citations = _render(chosen, cands, max_citations, asked_years=set(q.years))
     if note:
@@ -291,6 +294,32 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
     ans = Answer(question=question, text=text, abstained=False, citations=citations, note=note, partial=partial)
     ans.signals = sig  # type: ignore[attr-defined]
     return ans
+
+
+# How a sentence names each kind of value _ASKS knows ("the ratification percentage was not found").
+_KIND_NOUNS = {
+    "percentage": re.compile(r"\bpercent(?:age)?s?\b|%|\bshare\b|\bmargin\b", re.I),
+    "date": re.compile(r"\bdates?\b|\bday\b|\bwhen\b", re.I),
+    "amount": re.compile(r"\bamounts?\b|\brates?\b|\bfees?\b|\bfigures?\b|\bsums?\b|\bprices?\b|\bpay\b", re.I),
+    "number": re.compile(r"\bnumbers?\b|\bcounts?\b|\btotals?\b|\bfigures?\b", re.I),
+    "length of time": re.compile(r"\blength\b|\bduration\b|\bterm\b|\bperiod\b", re.I),
+    "name": re.compile(r"\bnames?\b|\bwho\b|\bidentity\b", re.I),
+}
+NOT_FOUND_SUPPORT = 0.35  # share of the question's words (title included) such a sentence needs
+
+
+def _value_not_found(sents: list[_Sent], chosen: list[_Sent], question: str) -> "_Sent | None":
+    """When the question asks for a kind of value (a percentage, a date, an amount ...) and a passage the
+    answer quotes says that very kind of value was not found ("The ratification percentage was not found"
+    for "what % voted yes"), that sentence is the answer, also when the answer did not pick it.
+    A "not found" sentence about something else (an outcome, "more detail") does not count."""
+    kinds = [_KIND_NOUNS[label] for label, asks, _ in _ASKS if asks.search(question)]
+    if not kinds or not chosen:
+        return None
+    quoted = {x.cand_index for x in chosen}
+    options = [x for x in sents if x not in chosen and x.cand_index in quoted and _NOT_FOUND.search(x.text)
+               and x.lex_all >= NOT_FOUND_SUPPORT and any(k.search(x.text) for k in kinds)]
+    return max(options, key=lambda x: (x.lex_all, x.score)) if options else None
 
 
 def abstain(question: str, covered: str = "") -> Answer:
