@@ -229,12 +229,12 @@ class Service:
             search_mode = "hybrid" if mode == "rerank" else mode
 
             doc_places = self._places(gen) if q.places else None
-            deeper = WIDEN if search_mode == "hybrid" and other_places(q, doc_places) else 1
+            set_aside = other_places(q, doc_places) if search_mode == "hybrid" else set()
 
             def sqlite_side():
                 idf = self._idf(gen, q.terms)
                 return idf, lexical_hits(gen, q, {**self._phrase_idf(gen, q.expansions), **idf}, mode=search_mode,
-                                         k_keyword=K_KEYWORD * deeper)
+                                         k_keyword=K_KEYWORD * (WIDEN if set_aside else 1))
 
             # SQLite releases the GIL: its term statistics and bm25 run on the second core while the
             # question is encoded on this one.
@@ -243,7 +243,7 @@ class Service:
             idf, lexical = pending.result() if pending is not None else sqlite_side()
             stats: dict = {}
             cands = retrieve(gen, q, vec, mode=search_mode, union_filter=union, idf=idf,
-                             doc_places=doc_places, lexical=lexical, stats=stats)
+                             doc_places=doc_places, lexical=lexical, set_aside=set_aside, stats=stats)
             if self.settings.passage_chars > 0:
                 cands = with_context(gen, cands, vec, self.settings.passage_chars)
             if self.rerank is not None and mode in ("hybrid", "rerank"):
@@ -251,7 +251,7 @@ class Service:
             ans = compose.compose(question, q, cands, idf, lambda t: self._vocab_has(gen, t),
                                   max_citations=self.settings.top_k, covered=self._covered(gen),
                                   calibration=self._calibration(gen), doc_places=doc_places,
-                                  topic_cosine=stats.get("topic_cosine") if deeper > 1 else None)
+                                  topic_cosine=stats.get("topic_cosine"))
             ans.candidates = cands  # type: ignore[attr-defined]
         ans.answer_id = uuid.uuid4().hex[:16]
         if self.generator is not None and not ans.abstained and ans.citations:

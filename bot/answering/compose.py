@@ -275,15 +275,16 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
         sig["missing"].append(asked)
     note = ""
     partial = False
-    unfound = _value_not_found(sents, chosen, question)
     if sig["missing"]:
         partial = True
         what = ", ".join(dict.fromkeys(sig["missing"]))
         note = f"My documents don't cover {what} specifically; here is what they do say."
     # a "not found" sentence near the top that speaks to the question makes the answer partial; the lead
     # always does, however few of the question's words it shares: an answer that opens with it answers nothing
-    elif any(_NOT_FOUND.search(x.text) and (x is chosen[0] or x.lex_all >= max(0.35, chosen[0].lex_all - 0.05))
-             for x in chosen[:3]) or unfound is not None:
+    # (so does one of a quoted passage saying the very kind of value asked for was not found: it joins the answer)
+    elif (unfound := _value_not_found(sents, chosen, question)) is not None or any(
+            _NOT_FOUND.search(x.text) and (x is chosen[0] or x.lex_all >= max(0.35, chosen[0].lex_all - 0.05))
+            for x in chosen[:3]):
         partial = True
         if unfound is not None:
             chosen = [unfound, *chosen]
@@ -313,7 +314,7 @@ def _value_not_found(sents: list[_Sent], chosen: list[_Sent], question: str) -> 
     answer quotes says that very kind of value was not found ("The ratification percentage was not found"
     for "what % voted yes"), that sentence is the answer, also when the answer did not pick it.
     A "not found" sentence about something else (an outcome, "more detail") does not count."""
-    kinds = [_KIND_NOUNS[label] for label, asks, _ in _ASKS if asks.search(question)]
+    kinds = [_KIND_NOUNS[label] for label, asks, _ in _ASKS if label in _KIND_NOUNS and asks.search(question)]
     if not kinds or not chosen:
         return None
     quoted = {x.cand_index for x in chosen}

@@ -57,13 +57,15 @@ def retrieve(
     idf: dict[str, float] | None = None,
     doc_places: dict[str, set[str]] | None = None,
     lexical: "tuple[list[tuple[int, float]], set[int]] | None" = None,
+    set_aside: set[str] | None = None,
     stats: dict | None = None,
 ) -> list[Candidate]:
     """Return the best candidates, best first. mode: hybrid | dense | keyword. `lexical` is what
-    `lexical_hits` returned for this question, when the caller ran it already (alongside the encode).
-    `stats`, when given, receives `topic_cosine`: the best passage cosine in the whole index, also when
-    other jurisdictions' laws were set aside (how on-topic the question is for this index)."""
-    other = other_places(q, doc_places) if mode == "hybrid" else set()
+    `lexical_hits` returned for this question, when the caller ran it already (alongside the encode);
+    `set_aside` the documents `other_places` gave, when the caller worked them out already (it searched
+    `lexical` that much deeper). When documents were set aside, `stats` (if given) receives `topic_cosine`:
+    the best passage cosine in the whole index (how on-topic the question is for this index)."""
+    other = set_aside if set_aside is not None else other_places(q, doc_places) if mode == "hybrid" else set()
     widen = WIDEN if other else 1
     dense_hits: list[tuple[int, float]] = []
     if mode in ("hybrid", "dense") and query_vec is not None:
@@ -72,9 +74,9 @@ def retrieve(
         gen, q, idf, mode=mode, k_keyword=k_keyword * widen)
     ids = list(dict.fromkeys([i for i, _ in dense_hits] + [i for i, _ in kw_hits] + sorted(ref_hits)))
     rows = gen.store.chunk_rows(ids)
-    if stats is not None:
-        stats["topic_cosine"] = dense_hits[0][1] if dense_hits else None
     if other:
+        if stats is not None and dense_hits:
+            stats["topic_cosine"] = dense_hits[0][1]
         # the question names a jurisdiction whose law the index holds: other jurisdictions' laws are not
         # what it asks about, so each list is ranked without them (from a deeper search)
         rows = {i: r for i, r in rows.items() if r["doc_id"] not in other}

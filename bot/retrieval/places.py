@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import PurePath
 
 # code -> full names (matched case-insensitively as whole words; a trailing possessive "s" is allowed)
 NAMES: dict[str, tuple[str, ...]] = {
@@ -136,7 +137,7 @@ def of_document(title: str, file_name: str, text: str, meta: str = "") -> set[st
     for pat, code in _DOCUMENT_MARKERS:
         if pat.search(head):
             found.add(code)
-    toks = [t for t in re.split(r"[^A-Za-z0-9]+", file_name.rsplit(".", 1)[0] if "." in file_name else file_name) if t]
+    toks = [t for t in re.split(r"[^A-Za-z0-9]+", PurePath(file_name).stem) if t]
     for i, tok in enumerate(toks):
         if tok in _CODES_UPPER or tok == "US":
             found.add(tok)
