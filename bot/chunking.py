@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from .models import Chunk, ParsedDocument, Section
 from .textsplit import ITEM_LABEL, sentence_spans
 
-_SKIP_SECTION = re.compile(r"(?:^|> )(?:Sources|References|Source list)$", re.I)
+_SKIP_SECTION = re.compile(r"(?:^|> )(?:Sources?|References|Source list)$", re.I)
 
 
 def split_sentences(text: str) -> list[tuple[int, int]]:

@@ -127,8 +127,12 @@ _HEADER_KEYS = re.compile(
     r"chamber|committee|last action|date introduced|version|author|authors|chapter|effective date|"
     r"enacted|signed|law no\.?|public law|document id|legislature)$", re.I)
 _BILL_KEYS = re.compile(r"^(?:bill|session|sponsor|co-?sponsor|introduced|chamber|committee|last action)", re.I)
+# a header line saying where the text was taken from: kept in the document, not retrieved as a passage
+_SOURCE_KEYS = re.compile(r"^(?:sources?|source url|retrieved from|downloaded from)$", re.I)
+SOURCE_SECTION = "Source"
 _ENACTING = re.compile(r"^(?:AN ACT\b|A BILL\b|BE IT ENACTED\b|THE PEOPLE OF\b|The [Pp]eople of the State\b)")
 _SPACES = re.compile(r"\s+")
+_WRAP_CHARS = 60  # a header line this long that does not end its sentence was wrapped by the page
 _CONJ_END = re.compile(r"(?:\b(?:and|or|and/or|AND|OR|AND/OR)|[,\u2014\u2013-])$")
 
 
@@ -247,7 +251,9 @@ class OutlineReader:
         text = " ".join(self._lines)
         self._lines = []
         if self._header:
-            section = "Bill information" if self._header_bill else "Document information"
+            section = ("Bill information" if self._header_bill else "Document information") \
+                if not self._header_source else SOURCE_SECTION
+            self._header_source = False
             self._emit(text, section, section, self._page)
             return
         if self.clauses and self._fresh_clause:
@@ -257,6 +263,7 @@ class OutlineReader:
 
     _fresh_clause = False
     _header_bill = False
+    _header_source = False
     _nlines = 0
     _maxlen = 0
     _since_heading = 99
@@ -299,6 +306,18 @@ class OutlineReader:
         self._maxlen = max(self._maxlen, len(s))
 
     def _take(self, s: str) -> None:
+        if self._header == "wrap":
+            # the value of a long header line, wrapped onto the lines below it (a PDF's "Source: ..."
+            # paragraph): it goes on until a heading, another header line, or a short last line
+            kv = _KEY_VALUE.match(s)
+            if classify_line(s) is None and not (kv and _HEADER_KEYS.match(kv.group("key").rstrip("."))):
+                self._lines.append(s)
+                if _line_end(s) == "stop" and len(s) < 0.75 * max(len(x) for x in self._lines):
+                    self.flush()
+                    self._header = "kv"
+                return
+            self.flush()
+            self._header = "kv"
         # Header lines of a bill or page (before any structure): "Bill ID: S1", "Introduced by ...".
         if not self._seen_structure:
             kv = _KEY_VALUE.match(s)
@@ -308,7 +327,11 @@ class OutlineReader:
                     self.flush()
                 self._header = "kv"
                 self._header_bill = self._header_bill or bool(_BILL_KEYS.match(kv.group("key")))
+                self._header_source = bool(_SOURCE_KEYS.match(kv.group("key").rstrip(".")))
                 self._lines.append(s)
+                if len(s) >= _WRAP_CHARS and _line_end(s) != "stop":
+                    self._header = "wrap"  # a long value that does not end here wraps onto the next line
+                    return
                 self.flush()  # one line per paragraph
                 return
             if _INTRODUCED.match(s):
