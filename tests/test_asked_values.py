@@ -149,6 +149,9 @@ def test_a_sources_do_not_give_sentence_is_not_the_value_asked_for():
     ("who counts as a 'personality' under this, do u have to be famous", False),
     ("who has to follow this, like how big does the ai company have to be", False),
     ("who even gets to say yes after the performer dies", False),
+    ("who's allowed to take someone to court over it", False),
+    ("who is liable if the ad runs", False),
+    ("who's the president of the union", True),
 ])
 def test_who_asks_for_a_name_only_about_a_person_not_a_kind_of_person(question, asks_name):
     from bot.answering.compose import asked_value
@@ -227,3 +230,61 @@ def test_a_passage_saying_the_asked_for_kind_of_value_was_not_found_answers_the_
     assert "ratification percentage was not found" in ans.text, ans.text
     ans = hash_service.ask("when were harbor drivers member ballots due on the 2025 agreement")
     assert not ans.partial and "May 21, 2025" in ans.text, ans.text
+
+
+@pytest.mark.parametrize("question, kinds", [
+    ("how much can i get if i win", ["amount"]),
+    ("how much proof do i need that they knew", []),  # a standard of proof, not an amount
+    ("how much time do i have to sue", ["length of time"]),
+    ("how long does the label have to stay on screen", ["length of time"]),
+    ("what date does it take effect", ["date"]),
+    ("can they scan me without asking", []),
+])
+def test_kinds_of_value_a_question_asks_for(question, kinds):
+    from bot.retrieval.analysis import asked_kinds
+
+    assert asked_kinds(question) == kinds
+    assert analyse(question).asks == kinds
+
+
+def test_an_amount_in_words_is_an_amount():
+    from bot.answering.compose import _Sent, asked_value
+
+    def sent(text):
+        return _Sent(0, 0, len(text), text, score=1.0, lex=1.0, lex_all=1.0)
+
+    q = "how much can i get in liquidated damages"
+    assert asked_value(q, [sent("Liquidated damages of one hundred fifty thousand dollars may be awarded.")]) == ""
+    assert asked_value(q, [sent("Liquidated damages may be awarded.")]) == "the amount you asked for"
+
+
+LIMITS = """# Intimate Images Act
+
+## Section 3. Remedies
+
+A depicted individual may bring a civil action against a person who discloses a fabricated intimate image
+and may recover damages and court costs.
+
+## Section 4. Time to bring an action
+
+An action under this chapter must be brought not later than four years from the date the disclosure was
+discovered.
+"""
+
+
+def test_a_passage_holding_the_kind_of_value_asked_for_ranks_higher(hash_service):
+    r = hash_service.ingest_bytes(LIMITS.encode(), "limits.md")
+    assert r.status == "added", r.reason
+    import bot.retrieval.candidates as C
+
+    def rank_of(needle, question):
+        ans = hash_service.ask(question)
+        texts = [c.row["text"] for c in ans.candidates]
+        boosted = [c.boosts.get("value", 0) for c in ans.candidates if needle in c.row["text"]]
+        return [i for i, t in enumerate(texts) if needle in t][0], boosted[0]
+
+    q = "how long do i have to bring a civil action over a fabricated intimate image"
+    rank, boost = rank_of("four years", q)
+    assert boost == C.BOOST_VALUE > 0 and rank == 0
+    # the same words without "how long" ask for no length of time: no passage is lifted for one
+    assert rank_of("four years", "can i bring a civil action over a fabricated intimate image")[1] == 0

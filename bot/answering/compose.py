@@ -19,7 +19,7 @@ from .abstention import Calibration, decide
 from ..chunking import split_sentences
 from ..models import Answer, Citation
 from ..retrieval import places
-from ..retrieval.analysis import INCIDENTAL, SYNONYMS, QueryInfo, asked_numbers, stem, tokenize
+from ..retrieval.analysis import INCIDENTAL, SYNONYMS, VALUE_QUESTIONS, QueryInfo, asked_numbers, stem, tokenize
 from ..retrieval.candidates import Candidate
 
 MAX_SENTENCES = 5
@@ -184,32 +184,23 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
             "shares_words": total > 0}
 
 
-# What kind of value a question asks for, and what such a value looks like in a passage.
-_ASKS = [
-    ("percentage", re.compile(r"\bwhat\s*%|\bwhat percent|\bpercentage\b|\bvote share\b|%\s*(?:voted|of)\b", re.I),
-     re.compile(r"\d+(?:\.\d+)?\s?%|\bpercent\b")),
-    ("date", re.compile(r"\bwhat (?:date|day)\b|\bwhich (?:date|day)\b|\bexactly when\b", re.I),
-     re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December)"
-                r"\s+\d{1,2}\b|\b\d{4}-\d{2}-\d{2}\b")),
-    ("amount", re.compile(r"\bhow much\b|\b(?:scale|hourly|day|daily|weekly) rate\b|\bper (?:script|episode|hour|day)\b|"
-                          r"\bminimum (?:pay|rate|fee)\b|\bminimums?\b(?!\s+basic)|\bdues\b", re.I),
-     re.compile(r"\$\s?\d|\d+(?:\.\d+)?\s*(?:×|x)\s*scale|\bscale\b|\d+(?:\.\d+)?\s?%|\bfull day\b|\bpro rata\b|"
-                r"\b\d+[\s-]*(?:hours?|days?|weeks?|months?|years?)\b")),
-    ("number", re.compile(r"\bhow many\b", re.I),
-     re.compile(r"\b\d+\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|forty|fifty|seventy)\b", re.I)),
+# What a value of each kind the question may ask for (`analysis.VALUE_QUESTIONS`) looks like in a sentence.
+_LOOKS = {
+    "percentage": re.compile(r"\d+(?:\.\d+)?\s?%|\bpercent\b"),
+    "date": re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December)"
+                       r"\s+\d{1,2}\b|\b\d{4}-\d{2}-\d{2}\b"),
+    "amount": re.compile(r"\$\s?\d|\bdollars\b|\d+(?:\.\d+)?\s*(?:×|x)\s*scale|\bscale\b|\d+(?:\.\d+)?\s?%|\bfull day\b|"
+                         r"\bpro rata\b|\b\d+[\s-]*(?:hours?|days?|weeks?|months?|years?)\b"),
+    "number": re.compile(r"\b\d+\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|forty|fifty|"
+                         r"seventy)\b", re.I),
     # a length of time is also said in words: "for the duration of the video", "until removed", "in perpetuity"
-    ("length of time", re.compile(r"\bhow long\b", re.I),
-     re.compile(r"\b\d+\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|forty|fifty|seventy)\b"
-                r"|\bduration\b|\bthroughout\b|\bentire\b|\buntil\b|\bimmediately\b|\bperpetu\w*|\blife(?:time)?\b"
-                r"|\bas long as\b|\bat all times\b|\bexpires?\b", re.I)),
-    # "who negotiated", "who was president" ask for a person; "who can sue", "who counts as", "who has to
-    # follow this" ask for a kind of person, which a clause answers without naming anyone
-    ("name", re.compile(r"(?:^\s*who\b|\bwho (?:won|is|was|heads|leads|negotiated|signed)\b)(?!\s+(?:even\s+|actually\s+)?"
-                        r"(?:can|could|may|might|must|should|would|will|has to|have to|needs? to|counts?|gets?|decides?|"
-                        r"sets?|gives?|owns?|pays?|qualif\w*|is (?:a|an|allowed|liable|responsible|covered|protected)|"
-                        r"are)\b)", re.I),
-     re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-zA-Z'\-]+")),
-]
+    "length of time": re.compile(
+        r"\b\d+\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|forty|fifty|seventy)\b"
+        r"|\bduration\b|\bthroughout\b|\bentire\b|\buntil\b|\bimmediately\b|\bperpetu\w*|\blife(?:time)?\b"
+        r"|\bas long as\b|\bat all times\b|\bexpires?\b", re.I),
+    "name": re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z]\.)?\s+[A-Z][a-zA-Z'\-]+"),
+}
+_ASKS = [(label, asks, _LOOKS[label]) for label, asks in VALUE_QUESTIONS]
 
 
 VALUE_SUPPORT = 0.25  # share of the question's own words a sentence needs for its value to count as the answer

@@ -188,6 +188,31 @@ class QueryInfo:
     target_years: list[int] = field(default_factory=list)  # years of a deal/law the question asks about
     places: list[str] = field(default_factory=list)  # jurisdictions the question names ("in WA" -> "WA")
     wants_current: bool = False  # "the current contract", "now", "still in effect": the rule in force
+    asks: list[str] = field(default_factory=list)  # kinds of value asked for ("how long" -> length of time)
+
+
+# What kind of value a question asks for: "how much" an amount, "how long" a length of time, ...
+VALUE_QUESTIONS: list[tuple[str, re.Pattern]] = [
+    ("percentage", re.compile(r"\bwhat\s*%|\bwhat percent|\bpercentage\b|\bvote share\b|%\s*(?:voted|of)\b", re.I)),
+    ("date", re.compile(r"\bwhat (?:date|day)\b|\bwhich (?:date|day)\b|\bexactly when\b", re.I)),
+    # "how much proof" asks for a standard, "how much time" for a length of time, not for an amount
+    ("amount", re.compile(r"\bhow much\b(?!\s+(?:proof|evidence|time)\b)|\b(?:scale|hourly|day|daily|weekly) rate\b|"
+                          r"\bper (?:script|episode|hour|day)\b|\bminimum (?:pay|rate|fee)\b|\bminimums?\b(?!\s+basic)|"
+                          r"\bdues\b", re.I)),
+    ("number", re.compile(r"\bhow many\b", re.I)),
+    ("length of time", re.compile(r"\bhow long\b|\bhow much time\b", re.I)),
+    # "who negotiated", "who was president" ask for a person; "who can sue", "who counts as", "who has to
+    # follow this", "who's liable" ask for a kind of person, which a clause answers without naming anyone
+    ("name", re.compile(r"(?:^\s*who\b|\bwho (?:won|is|was|heads|leads|negotiated|signed)\b)(?!\s+(?:even\s+|actually\s+)?"
+                        r"(?:can|could|may|might|must|should|would|will|has to|have to|needs? to|counts?|gets?|decides?|"
+                        r"sets?|gives?|owns?|pays?|qualif\w*|(?:is )?(?:allowed|liable|responsible|covered|protected)|is an?|"
+                        r"are)\b|(?:'s|\u2019s|s)\s+(?:a|an|allowed|liable|responsible|covered|protected)\b)", re.I)),
+]
+
+
+def asked_kinds(question: str) -> list[str]:
+    """The kinds of value a question asks for, in `VALUE_QUESTIONS` order."""
+    return [label for label, asks in VALUE_QUESTIONS if asks.search(question)]
 
 
 @lru_cache(maxsize=1 << 16)
@@ -273,7 +298,8 @@ def analyse(question: str) -> QueryInfo:
     numbers = asked_numbers(words)
     return QueryInfo(text=text, terms=terms, expansions=expansions, references=refs, unions=unions,
                      agreements=agreements, years=years, numbers=numbers, proper=proper, target_years=target_years,
-                     places=places.in_question(text), wants_current=bool(_CURRENT.search(text)) and not target_years)
+                     places=places.in_question(text), wants_current=bool(_CURRENT.search(text)) and not target_years,
+                     asks=asked_kinds(text))
 
 
 def with_history(question: str, history: list[str] | tuple[str, ...]) -> str:

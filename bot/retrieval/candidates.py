@@ -192,8 +192,26 @@ _NON_OPERATIVE = re.compile(
     r"\b(?:recitals?|findings|legislative (?:intent|declaration)|intent|purposes?|preamble|whereas|digest)\b", re.I)
 
 
+# What a passage holding the kind of value a question asks for (`QueryInfo.asks`) looks like: stricter
+# than the answer's check, since a number alone is a label here ("(1)", "Sec. 59"). Such a passage ranks
+# a little higher ("how long do i have to sue" -> "not later than four years").
+_NUM_WORD = (r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"
+             r"forty|fifty|sixty|seventy|eighty|ninety|hundred)")
+VALUE_KINDS = {
+    "amount": re.compile(r"\$\s?\d|\bdollars\b|\d(?:\.\d+)?\s?%|\bpercent\b", re.I),
+    "length of time": re.compile(rf"\b{_NUM_WORD}(?:[\s-]+{_NUM_WORD})?[\s-]+(?:seconds?|minutes?|hours?|days?|"
+                                 r"weeks?|months?|years?)\b", re.I),
+    "date": re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|"
+                       r"December)\s+\d{1,2}\b|\b\d{4}-\d{2}-\d{2}\b"),
+    "percentage": re.compile(r"\d(?:\.\d+)?\s?%|\bpercent\b", re.I),
+}
+BOOST_VALUE = 0.002
+
+
 def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int], doc_places: dict[str, set[str]]) -> None:
     row = c.row
+    if q.asks and any(VALUE_KINDS[k].search(row["text"]) for k in q.asks if k in VALUE_KINDS):
+        c.boosts["value"] = BOOST_VALUE
     title_union = f"{row['title']} {row['union_name']} {row['agreement']}"
     if c.chunk_id in ref_hits:
         c.boosts["reference"] = BOOST_REF
