@@ -20,6 +20,10 @@ from bot.retrieval.places import in_question, of_document
     ("does the U.K. deal cover it", ["GBR"]),
     ("what did the canadian union get", ["CAN"]),
     ("is it different in Northern Ireland", ["GBR"]),
+    ("how long do i have to sue over a deepfake of me in az", ["AZ"]),  # a postal code in lower case
+    ("mich election fake - whats the fine", ["MI"]),                   # a short form of the name
+    ("what does the Calif. law say", ["CA"]),
+    ("does tenn protect my voice", ["TN"]),
 ])
 def test_the_jurisdiction_a_question_names(question, expected):
     assert in_question(question) == expected
@@ -34,6 +38,8 @@ def test_the_jurisdiction_a_question_names(question, expected):
     "WHAT WAS THE DEAL, IS IT OK",
     "what exactly did crabtree-ireland claim the studios could do",  # a person's name
     "can i get the contract in plain english",  # a language, not a country
+    "mi amigo says the 2nd scan is paid",       # "mi" and the "nd" of "2nd" name no state
+    "my colon and conn. cable",                 # words that start like a short form
 ])
 def test_common_words_are_not_places(question):
     assert in_question(question) == []

@@ -56,8 +56,13 @@ _SHADOWS = {"VA": "WV"}
 _CODES_UPPER = {"AL", "AK", "AZ", "CA", "CT", "FL", "GA", "IL", "KS", "KY", "MD", "MI", "MN", "MS", "MT", "NC",
                 "ND", "NE", "NH", "NJ", "NM", "NV", "NY", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "WA", "WI",
                 "WV", "WY", "EU"}
-_CODES_LOWER = {"ny", "nys", "nyc", "ca", "cali", "wa", "tx", "fl", "il", "nj", "tn", "nv", "eu"}
-_ALIASES = {"nyc": "NY", "nys": "NY", "cali": "CA"}
+_CODES_LOWER = {"ny", "nys", "nyc", "ca", "cali", "wa", "tx", "fl", "il", "nj", "tn", "nv", "eu",
+                "az", "ga", "mn", "ky", "ks", "nh", "wv"}
+# The short forms of state names people write ("Calif.", "mich", "tenn"); none is an English word
+# ("conn" is also a connection, "wash" and "mass" are words).
+_ALIASES = {"nyc": "NY", "nys": "NY", "cali": "CA", "calif": "CA", "ariz": "AZ", "mich": "MI", "minn": "MN",
+            "tenn": "TN", "fla": "FL", "colo": "CO", "wisc": "WI", "okla": "OK"}
+_CODES_LOWER |= set(_ALIASES)
 
 # How a question names its jurisdiction beyond the names above.
 _QUESTION_EXTRA = [
