@@ -13,6 +13,7 @@ DOC_DIRS = [ROOT / "corpus", ROOT / "benchmarks" / "legal" / "docs", ROOT / "ben
             ROOT / "benchmarks" / "legal" / "blind6-docs", ROOT / "benchmarks" / "legal" / "blind7-docs",
             ROOT / "benchmarks" / "legal" / "blind8-docs",
             ROOT / "benchmarks" / "legal" / "blind9-docs",
+            ROOT / "benchmarks" / "legal" / "blind10-docs",
             ROOT.parent / "shared" / "realdocs"]
 
 
