@@ -60,7 +60,7 @@ from .index import (
 from .ingest.parse import SUPPORTED_SUFFIXES, Limits, parse_file
 from .models import Answer, DocumentInfo, IngestResult, ParsedDocument
 from .retrieval import places
-from .retrieval.analysis import analyse, asked_kinds, with_history
+from .retrieval.analysis import analyse, with_history
 from .retrieval.candidates import K_KEYWORD, LARGE_INDEX, WIDEN, lexical_hits, other_places, retrieve
 from .retrieval.context import with_context
 
@@ -225,8 +225,7 @@ class Service:
         else:
             gen = self._current()
             full = with_history(question[:2000], list(history))
-            q = analyse(full)
-            q.asks = asked_kinds(question)  # the member's own question, not the thread's earlier ones
+            q = analyse(full, own=question)  # the values asked for are the member's own question's
             search_mode = "hybrid" if mode == "rerank" else mode
 
             doc_places = self._places(gen) if q.places else None

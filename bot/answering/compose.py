@@ -20,7 +20,7 @@ from ..chunking import split_sentences
 from ..models import Answer, Citation
 from ..retrieval import places
 from ..retrieval.analysis import INCIDENTAL, SYNONYMS, VALUE_QUESTIONS, QueryInfo, asked_numbers, stem, tokenize
-from ..retrieval.candidates import Candidate
+from ..retrieval.candidates import VALUE_KINDS, Candidate
 
 MAX_SENTENCES = 5
 RELATED_GAP = 0.12  # a "See also" passage scores within this cosine of the best one (no unrelated upload rides along)
@@ -187,8 +187,7 @@ def assess(q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_ha
 # What a value of each kind the question may ask for (`analysis.VALUE_QUESTIONS`) looks like in a sentence.
 _LOOKS = {
     "percentage": re.compile(r"\d+(?:\.\d+)?\s?%|\bpercent\b"),
-    "date": re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|December)"
-                       r"\s+\d{1,2}\b|\b\d{4}-\d{2}-\d{2}\b"),
+    "date": VALUE_KINDS["date"],
     "amount": re.compile(r"\$\s?\d|\bdollars\b|\d+(?:\.\d+)?\s*(?:×|x)\s*scale|\bscale\b|\d+(?:\.\d+)?\s?%|\bfull day\b|"
                          r"\bpro rata\b|\b\d+[\s-]*(?:hours?|days?|weeks?|months?|years?)\b"),
     "number": re.compile(r"\b\d+\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|twelve|twenty|thirty|forty|fifty|"

@@ -251,8 +251,8 @@ class OutlineReader:
         text = " ".join(self._lines)
         self._lines = []
         if self._header:
-            section = ("Bill information" if self._header_bill else "Document information") \
-                if not self._header_source else SOURCE_SECTION
+            section = SOURCE_SECTION if self._header_source else \
+                "Bill information" if self._header_bill else "Document information"
             self._header_source = False
             self._emit(text, section, section, self._page)
             return

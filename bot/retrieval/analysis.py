@@ -264,7 +264,7 @@ def asked_numbers(words: list[str]) -> list[str]:
     return out
 
 
-def analyse(question: str) -> QueryInfo:
+def analyse(question: str, own: str | None = None) -> QueryInfo:
     text = " ".join(question.split())
     text = _JOINED_REF.sub(lambda m: f"{m.group(1).upper()} {m.group(2)}", text)  # "ab2602" -> "AB 2602"
     words = tokenize(text)
@@ -299,7 +299,7 @@ def analyse(question: str) -> QueryInfo:
     return QueryInfo(text=text, terms=terms, expansions=expansions, references=refs, unions=unions,
                      agreements=agreements, years=years, numbers=numbers, proper=proper, target_years=target_years,
                      places=places.in_question(text), wants_current=bool(_CURRENT.search(text)) and not target_years,
-                     asks=asked_kinds(text))
+                     asks=asked_kinds(text if own is None else own))
 
 
 def with_history(question: str, history: list[str] | tuple[str, ...]) -> str:

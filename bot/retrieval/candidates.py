@@ -197,13 +197,14 @@ _NON_OPERATIVE = re.compile(
 # a little higher ("how long do i have to sue" -> "not later than four years").
 _NUM_WORD = (r"(?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"
              r"forty|fifty|sixty|seventy|eighty|ninety|hundred)")
+_PERCENT = r"\d(?:\.\d+)?\s?%|\bpercent\b"
 VALUE_KINDS = {
-    "amount": re.compile(r"\$\s?\d|\bdollars\b|\d(?:\.\d+)?\s?%|\bpercent\b", re.I),
+    "amount": re.compile(rf"\$\s?\d|\bdollars\b|{_PERCENT}", re.I),
     "length of time": re.compile(rf"\b{_NUM_WORD}(?:[\s-]+{_NUM_WORD})?[\s-]+(?:seconds?|minutes?|hours?|days?|"
                                  r"weeks?|months?|years?)\b", re.I),
     "date": re.compile(r"\b(?:January|February|March|April|May|June|July|August|September|October|November|"
                        r"December)\s+\d{1,2}\b|\b\d{4}-\d{2}-\d{2}\b"),
-    "percentage": re.compile(r"\d(?:\.\d+)?\s?%|\bpercent\b", re.I),
+    "percentage": re.compile(_PERCENT, re.I),
 }
 BOOST_VALUE = 0.002
 
