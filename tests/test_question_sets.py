@@ -14,6 +14,7 @@ DOC_DIRS = [ROOT / "corpus", ROOT / "benchmarks" / "legal" / "docs", ROOT / "ben
             ROOT / "benchmarks" / "legal" / "blind8-docs",
             ROOT / "benchmarks" / "legal" / "blind9-docs",
             ROOT / "benchmarks" / "legal" / "blind10-docs",
+            ROOT / "benchmarks" / "legal" / "blind11-docs",
             ROOT.parent / "shared" / "realdocs"]
 
 
