@@ -58,6 +58,7 @@ from .index import (
     open_generation, require_current, save_after_write, sha256_bytes, text_hash,
 )
 from .ingest.parse import SUPPORTED_SUFFIXES, Limits, parse_file
+from .ingest.structure import is_structure_heading
 from .models import Answer, DocumentInfo, IngestResult, ParsedDocument
 from .retrieval import places
 from .retrieval.analysis import analyse, with_history
@@ -126,6 +127,8 @@ class Service:
         self._covered_text = ""
         self._calibration_key = None
         self._places_key = None
+        self._front_key = None
+        self._front_value: dict[str, int] = {}
         self._places_value: dict[str, set[str]] = {}
         self._doc_places: dict[tuple[str, str], set[str]] = {}
         self._calibration_value = None
@@ -243,7 +246,8 @@ class Service:
             idf, lexical = pending.result() if pending is not None else sqlite_side()
             stats: dict = {}
             cands = retrieve(gen, q, vec, mode=search_mode, union_filter=union, idf=idf,
-                             doc_places=doc_places, lexical=lexical, set_aside=set_aside, stats=stats)
+                             doc_places=doc_places, lexical=lexical, set_aside=set_aside, stats=stats,
+                             front_matter=self._front_matter(gen))
             if self.settings.passage_chars > 0:
                 cands = with_context(gen, cands, vec, self.settings.passage_chars)
             if self.rerank is not None and mode in ("hybrid", "rerank"):
@@ -300,6 +304,20 @@ class Service:
             self._doc_places = seen  # documents removed since are forgotten
             self._places_value, self._places_key = out, key
         return self._places_value
+
+    def _front_matter(self, gen: Generation) -> dict[str, int]:
+        """For each document laid out in a legal text's own structure (parts, articles, sections): the
+        ordinal of its first chunk under one of them. What comes before it is the front matter (title,
+        sponsors, bill information, digest, summary), which ranks like recitals. Once per generation."""
+        key = ("front", gen.vectors_version, str(gen.path))
+        if self._front_key != key:
+            front: dict[str, int] = {}
+            for doc_id, heading, first in gen.store.section_starts():
+                if is_structure_heading(heading) and first < front.get(doc_id, first + 1):
+                    front[doc_id] = first
+            self._front_value = front
+            self._front_key = key
+        return self._front_value
 
     def _idf(self, gen: Generation, terms: list[str]) -> dict[str, float]:
         need = [t for t in terms if t not in self._idf_cache]

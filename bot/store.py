@@ -187,6 +187,15 @@ class Store:
         with self.lock:
             return self.conn.execute("SELECT * FROM documents").fetchall()
 
+    def section_starts(self) -> list[tuple[str, str, int]]:
+        """Each document's distinct top-level section headings, with the ordinal of the first chunk under
+        each: (doc_id, heading, ordinal)."""
+        with self.lock:
+            return [tuple(r) for r in self.conn.execute(
+                "SELECT doc_id, top, MIN(ordinal) FROM (SELECT doc_id, ordinal, "
+                "substr(section, 1, instr(section || ' > ', ' > ') - 1) AS top FROM chunks WHERE section != '') "
+                "GROUP BY doc_id, top").fetchall()]
+
     def tombstones(self) -> set[str]:
         with self.lock:
             return {r[0] for r in self.conn.execute("SELECT source_key FROM tombstones")}

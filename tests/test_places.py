@@ -272,3 +272,62 @@ def test_whether_a_question_is_on_topic_is_judged_on_the_whole_index_not_on_the_
     assert ask(None).abstained  # nothing in the index is close: off-topic
     ans = ask(0.7)  # another state's law is a close match: on topic, answered from the named state's law
     assert not ans.abstained and ans.citations[0].doc_id == "wa", ans.text
+
+
+def test_a_laws_front_matter_ranks_like_its_recitals():
+    """Before a structured law's first article or section come its title, sponsors, digest or summary:
+    they name every topic of the bill but state none of its rules."""
+    from bot.retrieval.analysis import analyse
+    from bot.retrieval.candidates import Candidate, _boost
+
+    def row(ordinal, section, doc_id="bill"):
+        return {"title": "Act", "union_name": "", "agreement": "", "doc_id": doc_id, "ordinal": ordinal,
+                "section": section, "text": "x" * 400, "status": "", "year": None, "doc_type": ""}
+
+    q = analyse("does a fake of my voice count")
+    front = {"bill": 3}  # its first chunk under a section
+    for r, lower in ((row(1, ""), True), (row(2, "Document information"), True), (row(3, "Section 1 > (6)"), False),
+                     (row(5, ""), False),  # unsectioned text after the structure starts
+                     (row(1, "", doc_id="news"), False)):  # a document without legal structure
+        c = Candidate(1, r, fused=0.03)
+        _boost(c, q, set(), {}, front)
+        assert (c.fused < 0.03) == lower, (r["doc_id"], r["ordinal"], c.boosts)
+
+
+LONG_TITLE = """# SB 77 - Voice and likeness amendments
+
+GENERAL DESCRIPTION: This bill amends provisions on the abuse of a person's voice and likeness, including
+simulations of a voice made with generative artificial intelligence, and provides remedies and exemptions.
+
+Chief Sponsor: A. Senator. House Sponsor: B. Representative.
+
+Section 1. Definitions.
+
+(1) "Voice" means a computer-generated sound that is readily identifiable as a particular individual.
+
+Section 2. Abuse of personal identity.
+
+(1) A person may not use the voice of an individual, including a simulation made with generative artificial
+intelligence, in an advertisement without the individual's consent.
+"""
+
+PROSE = """# Voice cloning in the news
+
+A long report on voice cloning: studios tested simulations of a voice made with generative artificial
+intelligence, and several performers said the abuse of a person's voice should need consent.
+
+## What performers said
+
+They want consent before any use of their voice.
+"""
+
+
+def test_the_service_knows_which_uploads_are_structured_laws(hash_service):
+    law = hash_service.ingest_bytes(LONG_TITLE.encode(), "sb77.md").doc_id
+    news = hash_service.ingest_bytes(PROSE.encode(), "voice_news.md").doc_id
+    front = hash_service._front_matter(hash_service._current())
+    assert law in front and front[law] > 0
+    assert news not in front
+    ans = hash_service.ask("is abuse of a person's voice with generative artificial intelligence simulations covered")
+    assert ans.citations and ans.citations[0].doc_id == law
+    assert ans.citations[0].section.startswith("Section"), [(c.doc_id, c.section) for c in ans.citations]

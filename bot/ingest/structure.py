@@ -97,6 +97,13 @@ GENERIC_HEADINGS = frozenset(
     abstract|overview|background|introduction|definitions|purpose|findings|digest|legislative digest|
     bill summary|document information|bill information""".replace("\n", "").replace("    ", "").split("|")
 )
+
+
+def is_structure_heading(heading: str) -> bool:
+    """Is this a legal text's own structural heading (a part, chapter, article, section, exhibit)?"""
+    return bool(_L0.match(heading) or _L1.match(heading) or _L2.match(heading))
+
+
 # Headings that only wrap the operative text: dropped from a path once real structure sits under them.
 _WRAPPERS = frozenset({"full text", "text", "bill text", "text of bill", "text of the bill", "metadata"})
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..ingest.structure import GENERIC_HEADINGS
 from . import places
 from .analysis import QueryInfo
 
@@ -59,12 +60,15 @@ def retrieve(
     lexical: "tuple[list[tuple[int, float]], set[int]] | None" = None,
     set_aside: set[str] | None = None,
     stats: dict | None = None,
+    front_matter: dict[str, int] | None = None,
 ) -> list[Candidate]:
     """Return the best candidates, best first. mode: hybrid | dense | keyword. `lexical` is what
     `lexical_hits` returned for this question, when the caller ran it already (alongside the encode);
     `set_aside` the documents `other_places` gave, when the caller worked them out already (it searched
     `lexical` that much deeper). When documents were set aside, `stats` (if given) receives `topic_cosine`:
-    the best passage cosine in the whole index (how on-topic the question is for this index)."""
+    the best passage cosine in the whole index (how on-topic the question is for this index).
+    `front_matter` maps a legally structured document to the ordinal of its first chunk under an article,
+    section or part."""
     other = set_aside if set_aside is not None else other_places(q, doc_places) if mode == "hybrid" else set()
     widen = WIDEN if other else 1
     dense_hits: list[tuple[int, float]] = []
@@ -110,7 +114,7 @@ def retrieve(
         out = [c for c in out if _matches_union(c.row, union_filter)]
     if mode == "hybrid":
         for c in out:
-            _boost(c, q, ref_hits, doc_places or {})
+            _boost(c, q, ref_hits, doc_places or {}, front_matter or {})
     out.sort(key=lambda c: c.fused, reverse=True)
     return out[:limit]
 
@@ -209,7 +213,13 @@ VALUE_KINDS = {
 BOOST_VALUE = 0.002
 
 
-def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int], doc_places: dict[str, set[str]]) -> None:
+def _top_is_generic(section: str) -> bool:
+    top = (section or "").split(" > ")[0].strip()
+    return not top or top.lower() in GENERIC_HEADINGS
+
+
+def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int], doc_places: dict[str, set[str]],
+           front_matter: dict[str, int] | None = None) -> None:
     row = c.row
     if q.asks and any(VALUE_KINDS[k].search(row["text"]) for k in q.asks if k in VALUE_KINDS):
         c.boosts["value"] = BOOST_VALUE
@@ -242,7 +252,10 @@ def _boost(c: Candidate, q: QueryInfo, ref_hits: set[int], doc_places: dict[str,
         # a bill's header block (its title, number, session) or its enacting clause and sponsors' line:
         # it names the topic but answers nothing
         c.boosts["header"] = -BOOST_HEADER
-    if _NON_OPERATIVE.search(row["section"] or ""):
+    if _NON_OPERATIVE.search(row["section"] or "") or (
+            row["ordinal"] < (front_matter or {}).get(c.doc_id, -1) and _top_is_generic(row["section"])):
+        # (or the front matter of a law laid out in parts, articles and sections: its title, sponsors,
+        # bill information, digest or summary, before the first of them)
         c.boosts["non_operative"] = -BOOST_NON_OPERATIVE
     if row["status"] == "current" and not (q.years and row["year"] not in q.years):
         c.boosts["current"] = BOOST_CURRENT
