@@ -62,6 +62,8 @@ from .ingest.structure import is_structure_heading
 from .models import Answer, DocumentInfo, IngestResult, ParsedDocument
 from .retrieval import places
 from .retrieval.analysis import analyse, with_history
+
+THREAD_PASSAGES = 3  # a follow-up's thread is about the documents of its previous question's best passages
 from .retrieval.candidates import K_KEYWORD, LARGE_INDEX, WIDEN, lexical_hits, other_places, retrieve
 from .retrieval.context import with_context
 
@@ -230,26 +232,8 @@ class Service:
             full = with_history(question[:2000], list(history))
             q = analyse(full, own=question)  # the values asked for are the member's own question's
             search_mode = "hybrid" if mode == "rerank" else mode
-
-            doc_places = self._places(gen) if q.places else None
-            set_aside = other_places(q, doc_places) if search_mode == "hybrid" else set()
-
-            def sqlite_side():
-                idf = self._idf(gen, q.terms)
-                return idf, lexical_hits(gen, q, {**self._phrase_idf(gen, q.expansions), **idf}, mode=search_mode,
-                                         k_keyword=K_KEYWORD * (WIDEN if set_aside else 1))
-
-            # SQLite releases the GIL: its term statistics and bm25 run on the second core while the
-            # question is encoded on this one.
-            pending = self._pool.submit(sqlite_side) if search_mode != "keyword" else None
-            vec = self.embedder.encode_query(dense_text(full, q)) if search_mode != "keyword" else None
-            idf, lexical = pending.result() if pending is not None else sqlite_side()
-            stats: dict = {}
-            cands = retrieve(gen, q, vec, mode=search_mode, union_filter=union, idf=idf,
-                             doc_places=doc_places, lexical=lexical, set_aside=set_aside, stats=stats,
-                             front_matter=self._front_matter(gen))
-            if self.settings.passage_chars > 0:
-                cands = with_context(gen, cands, vec, self.settings.passage_chars)
+            thread = self._thread_documents(gen, question, list(history), union, search_mode)
+            cands, idf, doc_places, stats, vec = self._search(gen, full, q, union, search_mode, thread)
             if self.rerank is not None and mode in ("hybrid", "rerank"):
                 cands = self.rerank.rerank(full, cands)
             ans = compose.compose(question, q, cands, idf, lambda t: self._vocab_has(gen, t),
@@ -264,6 +248,44 @@ class Service:
         log.info("ask: %d chars, abstained=%s, citations=%d, %.1f ms", len(question), ans.abstained,
                  len(ans.citations), ans.latency_ms)
         return ans
+
+    def _search(self, gen: Generation, full: str, q, union: str | None, search_mode: str,
+                thread: set[str] | None = None):
+        """The ranked candidates for one (thread-folded) question, with what composing the answer needs."""
+        doc_places = self._places(gen) if q.places else None
+        set_aside = other_places(q, doc_places) if search_mode == "hybrid" else set()
+
+        def sqlite_side():
+            idf = self._idf(gen, q.terms)
+            return idf, lexical_hits(gen, q, {**self._phrase_idf(gen, q.expansions), **idf}, mode=search_mode,
+                                     k_keyword=K_KEYWORD * (WIDEN if set_aside or thread else 1))
+
+        # SQLite releases the GIL: its term statistics and bm25 run on the second core while the
+        # question is encoded on this one.
+        pending = self._pool.submit(sqlite_side) if search_mode != "keyword" else None
+        vec = self.embedder.encode_query(dense_text(full, q)) if search_mode != "keyword" else None
+        idf, lexical = pending.result() if pending is not None else sqlite_side()
+        stats: dict = {}
+        cands = retrieve(gen, q, vec, mode=search_mode, union_filter=union, idf=idf,
+                         doc_places=doc_places, lexical=lexical, set_aside=set_aside, stats=stats,
+                         front_matter=self._front_matter(gen), thread_docs=thread)
+        if self.settings.passage_chars > 0:
+            cands = with_context(gen, cands, vec, self.settings.passage_chars)
+        return cands, idf, doc_places, stats, vec
+
+    def _thread_documents(self, gen: Generation, question: str, history: list[str], union: str | None,
+                          search_mode: str) -> set[str] | None:
+        """The document a thread is about: the one the answer to its previous question led with. A
+        follow-up ("and do they have to pay my lawyer?") asks about that document unless it names its
+        own jurisdiction, union or agreement."""
+        if not history or search_mode != "hybrid":
+            return None
+        own = analyse(question)
+        if own.places or own.unions or own.agreements or own.references:
+            return None
+        prev = with_history(history[-1][:2000], history[:-1])
+        cands = self._search(gen, prev, analyse(prev), union, search_mode)[0]
+        return {c.doc_id for c in cands[:THREAD_PASSAGES]} or None
 
     def _covered(self, gen: Generation) -> str:
         key = ("covered", gen.vectors_version, str(gen.path))

@@ -24,6 +24,10 @@ from bot.retrieval.places import in_question, of_document
     ("mich election fake - whats the fine", ["MI"]),                   # a short form of the name
     ("what does the Calif. law say", ["CA"]),
     ("does tenn protect my voice", ["TN"]),
+    ("can i sue whoever made the ai ad of me in ut", ["UT"]),
+    ("mi law on fake election ads, whats the fine the 2nd time", ["MI"]),
+    ("is there a U.S. law on this", ["US"]),            # "U.S." followed by a space
+    ("what do the E.U. rules say", ["EU"]),
 ])
 def test_the_jurisdiction_a_question_names(question, expected):
     assert in_question(question) == expected
@@ -38,7 +42,7 @@ def test_the_jurisdiction_a_question_names(question, expected):
     "WHAT WAS THE DEAL, IS IT OK",
     "what exactly did crabtree-ireland claim the studios could do",  # a person's name
     "can i get the contract in plain english",  # a language, not a country
-    "mi amigo says the 2nd scan is paid",       # "mi" and the "nd" of "2nd" name no state
+    "my 2nd scan and the 3rd one",              # the "nd" of "2nd" names no state
     "my colon and conn. cable",                 # words that start like a short form
 ])
 def test_common_words_are_not_places(question):

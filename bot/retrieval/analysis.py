@@ -296,9 +296,17 @@ def analyse(question: str, own: str | None = None) -> QueryInfo:
     # a year the question is *about* ("the 2029 DGA deal"), not one mentioned in passing ("scanned in 2024")
     target_years = sorted({int(m.group(1) or m.group(2)) for m in _TARGET_YEAR.finditer(text)})
     numbers = asked_numbers(words)
+    where = places.in_question(text)
+    if own is not None and own.strip() != question.strip():
+        # a follow-up that names its own jurisdiction, union or agreement ("and in texas?") asks about that
+        # one, not the one its thread named
+        mine = " ".join(own.split())
+        where = places.in_question(mine) or where
+        unions = [u for p, u in _UNION_PATTERNS if p.search(mine)] or unions
+        agreements = [a for p, a in _AGREEMENT_PATTERNS if p.search(mine)] or agreements
     return QueryInfo(text=text, terms=terms, expansions=expansions, references=refs, unions=unions,
                      agreements=agreements, years=years, numbers=numbers, proper=proper, target_years=target_years,
-                     places=places.in_question(text), wants_current=bool(_CURRENT.search(text)) and not target_years,
+                     places=where, wants_current=bool(_CURRENT.search(text)) and not target_years,
                      asks=asked_kinds(text if own is None else own))
 
 

@@ -61,6 +61,7 @@ def retrieve(
     set_aside: set[str] | None = None,
     stats: dict | None = None,
     front_matter: dict[str, int] | None = None,
+    thread_docs: set[str] | None = None,
 ) -> list[Candidate]:
     """Return the best candidates, best first. mode: hybrid | dense | keyword. `lexical` is what
     `lexical_hits` returned for this question, when the caller ran it already (alongside the encode);
@@ -68,9 +69,10 @@ def retrieve(
     `lexical` that much deeper). When documents were set aside, `stats` (if given) receives `topic_cosine`:
     the best passage cosine in the whole index (how on-topic the question is for this index).
     `front_matter` maps a legally structured document to the ordinal of its first chunk under an article,
-    section or part."""
+    section or part. `thread_docs` are the documents a follow-up's thread is about (the one its previous
+    question's answer led with)."""
     other = set_aside if set_aside is not None else other_places(q, doc_places) if mode == "hybrid" else set()
-    widen = WIDEN if other else 1
+    widen = WIDEN if other or thread_docs else 1
     dense_hits: list[tuple[int, float]] = []
     if mode in ("hybrid", "dense") and query_vec is not None:
         dense_hits = gen.vectors.search(query_vec, k_dense * widen)
@@ -78,6 +80,16 @@ def retrieve(
         gen, q, idf, mode=mode, k_keyword=k_keyword * widen)
     ids = list(dict.fromkeys([i for i, _ in dense_hits] + [i for i, _ in kw_hits] + sorted(ref_hits)))
     rows = gen.store.chunk_rows(ids)
+    in_thread: dict[int, float] = {}
+    if thread_docs:
+        # a follow-up: the thread's document's passages are ranked among themselves (from the deeper
+        # search), the others as usual
+        for weight, hits in ((1.0, dense_hits), (KEYWORD_WEIGHT, kw_hits)):
+            mine = [cid for cid, _ in hits if cid in rows and rows[cid]["doc_id"] in thread_docs]
+            for rank, cid in enumerate(mine[:k_dense if weight == 1.0 else k_keyword]):
+                in_thread[cid] = in_thread.get(cid, 0.0) + weight / (RRF_K + rank)
+        if not other:
+            dense_hits, kw_hits = dense_hits[:k_dense], kw_hits[:k_keyword]
     if other:
         if stats is not None and dense_hits:
             stats["topic_cosine"] = dense_hits[0][1]
@@ -101,6 +113,11 @@ def retrieve(
     for cid in ref_hits:
         if cid in rows:
             cands.setdefault(cid, Candidate(cid, rows[cid]))
+    for cid, fused in in_thread.items():
+        if cid not in rows:
+            continue
+        c = cands.setdefault(cid, Candidate(cid, rows[cid]))
+        c.fused = max(c.fused, THREAD_WEIGHT * fused)
     if query_vec is not None and mode == "hybrid":
         # dense score for keyword-only candidates, so every candidate has a comparable cosine
         missing = [c for c in cands.values() if c.dense_rank is None]
@@ -179,6 +196,7 @@ BOOST_REF = 0.01
 BOOST_UNION = 0.002
 BOOST_PLACE = 0.004  # the question names the document's state or country ("in WA", "the eu rules")
 PLACE_DEMOTE = 0.5
+THREAD_WEIGHT = 1.0  # a follow-up's passages from its thread's document: ranked among themselves
 BOOST_AGREEMENT = 0.0015
 BOOST_YEAR = 0.0015
 BOOST_CURRENT = 0.0006

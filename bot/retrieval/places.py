@@ -52,12 +52,12 @@ _NORTHERN_IRELAND = re.compile(r"\bNorthern\s+Ireland\b", re.I)
 _SHADOWS = {"VA": "WV"}
 
 # Postal codes members type; left out are the ones that are also common words or other abbreviations
-# (IN, OR, ME, OK, HI, OH, ID, DE, LA, CO, MA, PA, VA, AR, MO, ...).
+# (IN, OR, ME, OK, HI, OH, ID, DE, LA, CO, MA, PA, VA, AR, MO, ...) or chat shorthand (nm, wy).
 _CODES_UPPER = {"AL", "AK", "AZ", "CA", "CT", "FL", "GA", "IL", "KS", "KY", "MD", "MI", "MN", "MS", "MT", "NC",
                 "ND", "NE", "NH", "NJ", "NM", "NV", "NY", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "WA", "WI",
                 "WV", "WY", "EU"}
 _CODES_LOWER = {"ny", "nys", "nyc", "ca", "cali", "wa", "tx", "fl", "il", "nj", "tn", "nv", "eu",
-                "az", "ga", "mn", "ky", "ks", "nh", "wv"}
+                "az", "ga", "mn", "ky", "ks", "nh", "wv", "ut", "mi", "nd", "sd", "vt", "ak"}
 # The short forms of state names people write ("Calif.", "mich", "tenn"); none is an English word
 # ("conn" is also a connection, "wash" and "mass" are words).
 _ALIASES = {"nyc": "NY", "nys": "NY", "cali": "CA", "calif": "CA", "ariz": "AZ", "mich": "MI", "minn": "MN",
@@ -66,8 +66,8 @@ _CODES_LOWER |= set(_ALIASES)
 
 # How a question names its jurisdiction beyond the names above.
 _QUESTION_EXTRA = [
-    (re.compile(r"\b(?:e\.u\.|europe|european)\b", re.I), "EU"),
-    (re.compile(r"\b(?:federal(?:ly)?|congress|u\.s\.|nationwide)\b", re.I), "US"),
+    (re.compile(r"(?<!\w)(?:e\.u\.|europe|european)(?!\w)", re.I), "EU"),
+    (re.compile(r"(?<!\w)(?:federal(?:ly)?|congress|u\.s\.|nationwide)(?!\w)", re.I), "US"),
     (re.compile(r"\bUS\b"), "US"),
 ]
 
@@ -87,7 +87,7 @@ _NAME_PATTERNS = [
     (re.compile(r"(?<![\w-])" + r"\s+".join(n.split()) + r"(?:'?s)?\b", re.I), code)
     for code, names in NAMES.items() for n in names
 ]
-_WORDS = re.compile(r"[A-Za-z][A-Za-z.]*")
+_WORDS = re.compile(r"(?<![A-Za-z0-9])[A-Za-z][A-Za-z.]*")  # not the "nd" of "2nd"
 _SPACED = re.compile(r"\b(?:[A-Z] ){2,}[A-Z]\b")  # "S T A T E  O F  N E W  Y O R K" in bill headers
 
 
