@@ -28,6 +28,11 @@ from bot.retrieval.places import in_question, of_document
     ("mi law on fake election ads, whats the fine the 2nd time", ["MI"]),
     ("is there a U.S. law on this", ["US"]),            # "U.S." followed by a space
     ("what do the E.U. rules say", ["EU"]),
+    ("la law - someone spread ai fake nudes of me", ["LA"]),   # a code that is a word, where a law is meant
+    ("does la's deepfake law still apply", ["LA"]),
+    ("who sponsored la sb 175", ["LA"]),
+    ("co - can i sue over a fake of me", ["CO"]),
+    ("under PA law can they clone my voice", ["PA"]),
 ])
 def test_the_jurisdiction_a_question_names(question, expected):
     assert in_question(question) == expected
@@ -43,6 +48,8 @@ def test_the_jurisdiction_a_question_names(question, expected):
     "what exactly did crabtree-ireland claim the studios could do",  # a person's name
     "can i get the contract in plain english",  # a language, not a country
     "my 2nd scan and the 3rd one",              # the "nd" of "2nd" names no state
+    "my ma says the co workers saw the la times story",  # codes that are words, with no law in sight
+    "in law terms, or bill me later",           # "in" and "or" stay words even before "law" and "bill"
     "my colon and conn. cable",                 # words that start like a short form
 ])
 def test_common_words_are_not_places(question):

@@ -58,6 +58,18 @@ _CODES_UPPER = {"AL", "AK", "AZ", "CA", "CT", "FL", "GA", "IL", "KS", "KY", "MD"
                 "WV", "WY", "EU"}
 _CODES_LOWER = {"ny", "nys", "nyc", "ca", "cali", "wa", "tx", "fl", "il", "nj", "tn", "nv", "eu",
                 "az", "ga", "mn", "ky", "ks", "nh", "wv", "ut", "mi", "nd", "sd", "vt", "ak"}
+# Codes that are also words or other abbreviations name a state only where a law is spoken of: followed
+# by "law", "bill", "act", "statute", "code", "legislature", a bill number or "deepfake" ("la law",
+# "under pa's deepfake law", "co sb 288"), or opening the question before a dash or colon ("va - can i
+# sue"). "in", "or", "me", "ok", "oh", "hi" stay words: "in law", "or bill".
+_CONTEXT_CODES = ("la", "co", "ma", "pa", "va", "de", "ar", "mo", "md", "ct", "sc", "nc", "ri", "nm", "mt",
+                  "wy", "al")
+_CODE_ALT = "|".join(_CONTEXT_CODES)
+_LAW_NEXT = (r"(?:'s|s')?\s+(?:state\s+)?(?:laws?|bills?|statutes?|acts?|code|legislature|sb|hb|ab|s\.b\.|"
+             r"h\.b\.|deep\s?fakes?)\b")
+_CODE_IN_CONTEXT = [re.compile(rf"(?<![\w'-])({_CODE_ALT})(?={_LAW_NEXT})", re.I),
+                    re.compile(rf"^\s*({_CODE_ALT})\s*[-\u2013\u2014:]\s", re.I)]
+
 # The short forms of state names people write ("Calif.", "mich", "tenn"); none is an English word
 # ("conn" is also a connection, "wash" and "mass" are words).
 _ALIASES = {"nyc": "NY", "nys": "NY", "cali": "CA", "calif": "CA", "ariz": "AZ", "mich": "MI", "minn": "MN",
@@ -125,6 +137,8 @@ def in_question(text: str) -> list[str]:
         low = bare.lower().removesuffix("'s")  # "ny's"; a bare trailing "s" is not stripped ("was")
         if low in _CODES_LOWER:
             found.add(_ALIASES.get(low, low.upper()))
+    for pat in _CODE_IN_CONTEXT:
+        found.update(m.group(1).upper() for m in pat.finditer(text))
     for pat, code in _QUESTION_EXTRA:
         if pat.search(text):
             found.add(code)
