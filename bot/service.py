@@ -48,7 +48,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterable, Sequence
 
-from .answering import compose
+from .answering import compose, remedies
 from .chunking import chunk_document
 from .config import Settings
 from .embedding import Embedder, load_embedder
@@ -126,6 +126,8 @@ class Service:
         self.rerank = None
         self.generator = None  # optional LLM (LLM_BASE_URL); its output is checked before use
         self._covered_key = None
+        self._provides_key = None
+        self._provides_cache: dict[str, frozenset[str]] = {}
         self._covered_text = ""
         self._calibration_key = None
         self._places_key = None
@@ -239,7 +241,8 @@ class Service:
             ans = compose.compose(question, q, cands, idf, lambda t: self._vocab_has(gen, t),
                                   max_citations=self.settings.top_k, covered=self._covered(gen),
                                   calibration=self._calibration(gen), doc_places=doc_places,
-                                  topic_cosine=stats.get("topic_cosine"))
+                                  topic_cosine=stats.get("topic_cosine"),
+                                  doc_provides=lambda d: self._doc_provides(gen, d))
             ans.candidates = cands  # type: ignore[attr-defined]
         ans.answer_id = uuid.uuid4().hex[:16]
         if self.generator is not None and not ans.abstained and ans.citations:
@@ -286,6 +289,17 @@ class Service:
         prev = with_history(history[-1][:2000], history[:-1])
         cands = self._search(gen, prev, analyse(prev), union, search_mode)[0]
         return {c.doc_id for c in cands[:THREAD_PASSAGES]} or None
+
+    def _doc_provides(self, gen: Generation, doc_id: str) -> frozenset[str]:
+        """The kinds of consequence (criminal penalty, fine, lawsuit) a document's whole text names,
+        computed once per document of this generation."""
+        key = (gen.vectors_version, str(gen.path))
+        if self._provides_key != key:
+            self._provides_cache, self._provides_key = {}, key
+        found = self._provides_cache.get(doc_id)
+        if found is None:
+            found = self._provides_cache[doc_id] = remedies.provided(gen.store.document_text(doc_id))
+        return found
 
     def _covered(self, gen: Generation) -> str:
         key = ("covered", gen.vectors_version, str(gen.path))

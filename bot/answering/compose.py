@@ -21,6 +21,7 @@ from ..models import Answer, Citation
 from ..retrieval import places
 from ..retrieval.analysis import INCIDENTAL, SYNONYMS, VALUE_QUESTIONS, QueryInfo, asked_numbers, stem, tokenize
 from ..retrieval.candidates import VALUE_KINDS, Candidate
+from . import remedies
 
 MAX_SENTENCES = 5
 RELATED_GAP = 0.12  # a "See also" passage scores within this cosine of the best one (no unrelated upload rides along)
@@ -242,10 +243,13 @@ def _seek_value(question: str, sents: list[_Sent], chosen: list[_Sent]) -> list[
 def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, float], vocab_has,
             max_citations: int = 5, covered: str = "",
             calibration: Calibration = DEFAULT_CALIBRATION,
-            doc_places: dict[str, set[str]] | None = None, topic_cosine: float | None = None) -> Answer:
+            doc_places: dict[str, set[str]] | None = None, topic_cosine: float | None = None,
+            doc_provides=None) -> Answer:
     """`topic_cosine`: when retrieval set other jurisdictions' laws aside, the best passage cosine in the
     whole index. Whether the question is on topic for this index is judged with it; which passages
-    answer it, from `cands`."""
+    answer it, from `cands`. `doc_provides(doc_id)`: the kinds of consequence a whole document provides
+    for (`remedies.provided`); with it, an answer none of whose documents provides for the consequence
+    asked about ("can they go to jail?" of a civil statute) says so first."""
     if not cands:
         return abstain(question, covered)
     sig = assess(q, cands, idf, vocab_has, question, doc_places)
@@ -280,6 +284,14 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
             chosen = [unfound, *chosen]
         note = "My documents don't answer that: the sources they were written from say it was not found or not confirmed."
     text, citations = _render(chosen, cands, max_citations, asked_years=set(q.years))
+    if doc_provides is not None and not partial and remedies.asked(question):
+        # "can they go to jail?" of documents none of which (anywhere in its text) provides for any
+        # criminal penalty; one cited document that does is enough to answer as usual
+        lacking = remedies.missing(question, frozenset().union(*(doc_provides(c.doc_id) for c in citations)))
+        if lacking:
+            sig["missing"] += lacking
+            partial = True
+            note = f"The documents I found don't mention {' or '.join(lacking)}; here is what they do say."
     if note:
         text = note + "\n\n" + text
     ans = Answer(question=question, text=text, abstained=False, citations=citations, note=note, partial=partial)
