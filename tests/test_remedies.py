@@ -16,6 +16,9 @@ from bot.answering import remedies
     ("can i sue the advertiser myself", ["lawsuit"]),
     ("can i take them to court and get damages", ["lawsuit"]),
     ("is there jail time or a fine", ["criminal", "fine"]),
+    ("how long do i have to file a case under the utah law", ["time limit"]),
+    ("deadline for a candidate to file suit?", ["time limit"]),
+    ("how long do i have to sue", ["lawsuit", "time limit"]),
 ])
 def test_what_kind_of_consequence_a_question_asks_about(question, kinds):
     assert remedies.asked(question) == kinds
@@ -27,6 +30,8 @@ def test_what_kind_of_consequence_a_question_asks_about(question, kinds):
     "was the model fine-tuned on my voice",
     "whats the penalty for a studio that does this",  # any consequence, damages too: no kind in particular
     "do i get paid when they use my replica",
+    "how long before they can go to court if the platform ghosts them",  # a wait, not a time limit
+    "how long does the protection last after death",
 ])
 def test_questions_that_ask_for_no_kind_of_consequence(question):
     assert remedies.asked(question) == []
@@ -43,6 +48,10 @@ def test_what_a_document_provides_for():
         remedies.KINDS["criminal"][2]]
     assert remedies.missing("can they go to jail for this", remedies.provided(criminal)) == []
     assert remedies.missing("can i sue them", remedies.provided(civil + " " + criminal)) == []
+    assert "time limit" not in remedies.provided("It applies within 90 days of an election.")
+    for limit in ("An action under this section may not be brought later than four years after the disclosure.",
+                  "Claims must be brought within 3 years.", "within two years after the violation is discovered"):
+        assert "time limit" in remedies.provided(limit), limit
 
 
 CIVIL_LAW = """# SB 900 - Digital replicas of performers

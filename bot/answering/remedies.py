@@ -1,6 +1,7 @@
 """Which kinds of consequence a question asks about, and which ones a document provides for.
 
-A member asks "can they go to jail for this?", "what's the fine?" or "can I sue?". A law that sets only
+A member asks "can they go to jail for this?", "what's the fine?", "can I sue?" or "how long do I have to sue?".
+A law that sets only
 civil remedies never says "jail", and a criminal statute never says "damages": when none of the documents
 an answer quotes provides for the kind of consequence asked about anywhere in its text, the answer says
 so first instead of quoting the nearest clause as if it answered. This is general legal vocabulary (how
@@ -35,6 +36,18 @@ KINDS: dict[str, tuple[re.Pattern, re.Pattern, str]] = {
                    r"|damages|plaintiffs?|liable|liability|injunct\w*|equitable|relief|remed(?:y|ies)|recover\w*"
                    r"|sue|sues|sued|suing|lawsuits?|claims?)\b", re.I),
         "a lawsuit or damages",
+    ),
+    "time limit": (
+        re.compile(r"\b(?:how long|deadline|time limit|too late|how much time|statute of limitations?|limitations? period)\b"
+                   # "how long before they can go to court" asks for a wait, not for a time limit
+                   r"(?=(?:(?!\b(?:before|until|till|after)\b).){0,60}\b(?:sue|suing|file|filing|lawsuit|suit|case|claim"
+                   r"|action)\b)"
+                   r"|\b(?:sue|suing|file|filing|lawsuit|suit|case|claim)\b.{0,40}\b(?:deadline|time limit|too late)\b"
+                   r"|\bstatute of limitations?\b", re.I),
+        re.compile(r"\bstatutes? of limitations?\b|\blimitations? period|\bperiod of limitations?\b"
+                   r"|\b(?:brought|commenced|filed|begun)\s+(?:\w+\s+){0,3}(?:within|later than|more than)\b"
+                   r"|\bwithin\s+(?:\w+\s+){0,2}(?:years?|months?)\s+(?:after|of|from)\b", re.I),
+        "a time limit for bringing a lawsuit",
     ),
 }
 
