@@ -1,11 +1,11 @@
 """Which kinds of consequence a question asks about, and which ones a document provides for.
 
-A member asks "can they go to jail for this?", "what's the fine?", "can I sue?" or "how long do I have to sue?".
-A law that sets only
-civil remedies never says "jail", and a criminal statute never says "damages": when none of the documents
-an answer quotes provides for the kind of consequence asked about anywhere in its text, the answer says
-so first instead of quoting the nearest clause as if it answered. This is general legal vocabulary (how
-statutes and contracts name penalties and remedies), not a list of documents or questions.
+A member asks "can they go to jail for this?", "what's the fine?", "can I sue?" or "how long do I have to
+sue?". A law that sets only civil remedies never says "jail", and a criminal statute never says "damages":
+when none of the documents an answer cites provides for the kind of consequence asked about anywhere in
+its text, the answer says so first instead of quoting the nearest clause as if it answered. This is
+general legal vocabulary (how statutes and contracts name penalties and remedies), not a list of
+documents or questions.
 """
 from __future__ import annotations
 
