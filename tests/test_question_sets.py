@@ -17,6 +17,7 @@ DOC_DIRS = [ROOT / "corpus", ROOT / "benchmarks" / "legal" / "docs", ROOT / "ben
             ROOT / "benchmarks" / "legal" / "blind11-docs",
             ROOT / "benchmarks" / "legal" / "blind12-docs",
             ROOT / "benchmarks" / "legal" / "blind13-docs",
+            ROOT / "benchmarks" / "legal" / "blind14-docs",
             ROOT.parent / "shared" / "realdocs"]
 
 
