@@ -291,9 +291,9 @@ class Service:
         return {c.doc_id for c in cands[:THREAD_PASSAGES]} or None
 
     def _doc_provides(self, gen: Generation, doc_id: str) -> frozenset[str]:
-        """The kinds of consequence (criminal penalty, fine, lawsuit) a document's whole text names,
-        computed once per document of this generation."""
-        key = (gen.vectors_version, str(gen.path))
+        """The kinds of consequence (`remedies.KINDS`) a document's whole text names, read once per
+        document of this generation, when a question first asks about one."""
+        key = ("provides", gen.vectors_version, str(gen.path))
         if self._provides_key != key:
             self._provides_cache, self._provides_key = {}, key
         found = self._provides_cache.get(doc_id)

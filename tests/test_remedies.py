@@ -44,10 +44,10 @@ def test_what_a_document_provides_for():
                 "fined not more than five thousand dollars, or both.")
     assert remedies.provided(civil) == {"lawsuit"}
     assert remedies.provided(criminal) == {"criminal", "fine"}
-    assert remedies.missing("can they go to jail for this", remedies.provided(civil)) == [
-        remedies.KINDS["criminal"][2]]
-    assert remedies.missing("can they go to jail for this", remedies.provided(criminal)) == []
-    assert remedies.missing("can i sue them", remedies.provided(civil + " " + criminal)) == []
+    jail, sue = remedies.asked("can they go to jail for this"), remedies.asked("can i sue them")
+    assert remedies.missing(jail, remedies.provided(civil)) == [remedies.KINDS["criminal"][2]]
+    assert remedies.missing(jail, remedies.provided(criminal)) == []
+    assert remedies.missing(sue, remedies.provided(civil + " " + criminal)) == []
     assert "time limit" not in remedies.provided("It applies within 90 days of an election.")
     for limit in ("An action under this section may not be brought later than four years after the disclosure.",
                   "Claims must be brought within 3 years.", "within two years after the violation is discovered"):

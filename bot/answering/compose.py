@@ -284,10 +284,11 @@ def compose(question: str, q: QueryInfo, cands: list[Candidate], idf: dict[str, 
             chosen = [unfound, *chosen]
         note = "My documents don't answer that: the sources they were written from say it was not found or not confirmed."
     text, citations = _render(chosen, cands, max_citations, asked_years=set(q.years))
-    if doc_provides is not None and not partial and remedies.asked(question):
+    kinds = remedies.asked(question) if doc_provides is not None and not partial else []
+    if kinds:
         # "can they go to jail?" of documents none of which (anywhere in its text) provides for any
         # criminal penalty; one cited document that does is enough to answer as usual
-        lacking = remedies.missing(question, frozenset().union(*(doc_provides(c.doc_id) for c in citations)))
+        lacking = remedies.missing(kinds, frozenset().union(*(doc_provides(c.doc_id) for c in citations)))
         if lacking:
             sig["missing"] += lacking
             partial = True

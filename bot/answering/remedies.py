@@ -62,7 +62,7 @@ def provided(text: str) -> frozenset[str]:
     return frozenset(kind for kind, (_, says, _) in KINDS.items() if says.search(text))
 
 
-def missing(question: str, provides) -> list[str]:
-    """What the answer should say is missing: each kind the question asks about that none of the
-    quoted documents provides for. `provides` is the union of `provided(...)` over those documents."""
-    return [KINDS[kind][2] for kind in asked(question) if kind not in provides]
+def missing(kinds: list[str], provides) -> list[str]:
+    """What the answer should say is missing: each kind asked about (`asked(...)`) that none of the
+    cited documents provides for. `provides` is the union of `provided(...)` over those documents."""
+    return [KINDS[kind][2] for kind in kinds if kind not in provides]
